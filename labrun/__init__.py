@@ -1,0 +1,43 @@
+"""labrun: record, observe and reproduce machine-learning experiments.
+
+The public API is what this module exports. Names are imported on first use so that ``import labrun`` stays
+cheap for scripts that only parse ``--help``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from labrun.version import __version__
+
+_EXPORTS = {
+    "Experiment": "labrun.experiments",
+    "experiment": "labrun.experiments",
+    "Ingredient": "labrun.ingredient",
+    "Run": "labrun.run",
+    "LabrunError": "labrun.errors",
+    "ConfigError": "labrun.errors",
+    "ConfigAddedError": "labrun.errors",
+    "MissingConfigError": "labrun.errors",
+    "NamedConfigNotFoundError": "labrun.errors",
+    "ReadOnlyConfigError": "labrun.errors",
+    "SignatureError": "labrun.errors",
+    "CommandLineError": "labrun.errors",
+    "ObserverNotAvailableError": "labrun.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labrun' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,120 @@
+"""The experiment command line: ``python exp.py [COMMAND] [ARG...] [with UPDATE...] [options]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from labrun.config.updates import ParsedUpdates, parse_update_tokens
+from labrun.errors import CommandLineError
+from labrun.options import OPTION_SPECS, SPEC_BY_LONG, SPEC_BY_SHORT, OptionSpec, Options
+from labrun.suggest import did_you_mean
+
+
+@dataclass
+class CommandLine:
+    """What the user asked for."""
+
+    command: str | None
+    args: list[str] = field(default_factory=list)
+    updates: ParsedUpdates = field(default_factory=ParsedUpdates)
+    update_tokens: list[str] = field(default_factory=list)
+    options: Options = field(default_factory=Options)
+
+
+def usage_line(prog: str) -> str:
+    return f"  {prog} [COMMAND] [ARG...] [with UPDATE...] [options]\n  {prog} help [COMMAND]"
+
+
+def options_section() -> str:
+    lines = []
+    for spec in OPTION_SPECS:
+        flags = f"{spec.short} {spec.arg}, {spec.long}={spec.arg}" if spec.arg else f"{spec.short}, {spec.long}"
+        lines.append(f"  {flags:<37} {spec.help}")
+    return "Options:\n" + "\n".join(lines)
+
+
+def _docopt_doc(prog: str) -> str:
+    # The help text drops "[default: ...]" so docopt gives None for options that were not given.
+    section = options_section().replace(" [default: 10].", ".").replace(" [default: fd on Linux].", ".")
+    return f"Usage:\n  {prog} [COMMAND] [ARG...] [-o URL]... [options]\n\n{section}\n"
+
+
+def _find_long(name: str) -> OptionSpec:
+    if name in SPEC_BY_LONG:
+        return SPEC_BY_LONG[name]
+    matches = [spec for long, spec in SPEC_BY_LONG.items() if long.startswith(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise CommandLineError(f"option '{name}' is ambiguous: {', '.join(s.long for s in matches)}")
+    raise CommandLineError(f"unknown option '{name}'{did_you_mean(name, SPEC_BY_LONG)}; see --help for the options")
+
+
+def normalise_options(argv: Sequence[str]) -> list[str]:
+    """Spell long options with '-' (``--beat_interval`` -> ``--beat-interval``) and refuse unknown ones."""
+    out = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if token == "--":
+            out.extend(tokens[i - 1:])
+            break
+        if token.startswith("--"):
+            name, eq, value = token.partition("=")
+            spec = _find_long(name.replace("_", "-"))
+            if spec.arg is None and eq:
+                raise CommandLineError(f"option {spec.long} takes no value, got '{token}'")
+            out.append(spec.long + eq + value)
+            if spec.arg and not eq:
+                if i >= len(tokens):
+                    raise CommandLineError(f"option {spec.long} needs a value: {spec.long}={spec.arg}")
+                out.append(tokens[i])
+                i += 1
+        elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
+            out.append(token)
+            for pos, char in enumerate(token[1:], start=1):
+                spec = SPEC_BY_SHORT.get("-" + char)
+                if spec is None:
+                    raise CommandLineError(
+                        f"unknown option '-{char}' in '{token}'{did_you_mean('-' + char, SPEC_BY_SHORT)}; "
+                        f"see --help for the options")
+                if spec.arg:
+                    if pos == len(token) - 1:
+                        if i >= len(tokens):
+                            raise CommandLineError(f"option {spec.short} needs a value: {spec.short} {spec.arg}")
+                        out.append(tokens[i])
+                        i += 1
+                    break
+        else:
+            out.append(token)
+    return out
+
+
+def parse_command_line(argv: Sequence[str], prog: str) -> CommandLine:
+    """Parse the arguments after the script name."""
+    from docopt import DocoptExit, docopt
+
+    normalised = normalise_options(argv)
+    try:
+        parsed = docopt(_docopt_doc(prog), normalised, default_help=False)
+    except DocoptExit as exc:
+        raise CommandLineError(f"cannot parse the command line {' '.join(argv)!r}: {exc.args[0].splitlines()[0] if exc.args else exc}") from None
+    positional = ([parsed["COMMAND"]] if parsed["COMMAND"] else []) + list(parsed["ARG"])
+    if "with" in positional:
+        at = positional.index("with")
+        before, update_tokens = positional[:at], positional[at + 1:]
+        if not update_tokens:
+            raise CommandLineError("'with' must be followed by updates, e.g. 'with lr=0.01' or a named config")
+    else:
+        before, update_tokens = positional, []
+    options = Options.from_mapping({key: value for key, value in parsed.items() if key.startswith("--")})
+    return CommandLine(
+        command=before[0] if before else None,
+        args=before[1:],
+        updates=parse_update_tokens(update_tokens),
+        update_tokens=update_tokens,
+        options=options,
+    )

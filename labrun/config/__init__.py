@@ -1,0 +1,1 @@
+"""The config system: scopes, fixed values (patches), resolution of the precedence stack, read-only views."""

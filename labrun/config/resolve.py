@@ -1,0 +1,227 @@
+"""Resolving the config stack into one config, with what changed and why.
+
+Precedence, lowest to highest: decorator defaults < scopes, dicts and files in declaration order < config
+hooks < named configs (left to right) < explicit updates. Every value above the scopes is *fixed* before
+the scopes run again, so derived entries follow it. Named configs are evaluated against the config the
+scopes computed, so they may read it (Sacred evaluates them first, blind).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+from labrun.config import patch
+from labrun.config.files import is_config_file_name, load_config_file
+from labrun.config.patch import Merge, Node, Path, format_path
+from labrun.config.scope import ConfigDict, ConfigLayer, LayerResult
+from labrun.config.values import same_kind, to_jsonable
+from labrun.errors import ConfigAddedError, ConfigError, NamedConfigNotFoundError
+
+SEED_KEY = "seed"
+SEED_DOC = "the master seed of all random number generators"
+MAX_SEED = 2**31 - 1  # numpy's legacy seeding takes 32 bits; stay well inside
+
+
+class ConfigSource(Protocol):
+    """What the resolver needs of an Experiment or Ingredient."""
+
+    config_path: Path
+    config_layers: list[ConfigLayer]
+    named_configs: dict[str, ConfigLayer]
+    config_hooks: list[Callable[..., Any]]
+
+    def accepted_keys(self) -> dict[Path, set[str]]: ...
+
+
+@dataclass
+class ResolvedConfig:
+    """The final config and how it came about (for print_config and the run record)."""
+
+    config: dict[str, Any]
+    added: set[Path] = field(default_factory=set)
+    modified: set[Path] = field(default_factory=set)
+    typechanged: dict[Path, tuple[str, str]] = field(default_factory=dict)
+    docs: dict[Path, str] = field(default_factory=dict)
+
+
+def random_seed() -> int:
+    return random.SystemRandom().randint(0, MAX_SEED)
+
+
+def resolve(
+    sources: Sequence[ConfigSource],
+    updates: Merge | None = None,
+    named_configs: Sequence[str] = (),
+    command_name: str | None = None,
+    force: bool = False,
+    logger: logging.Logger | None = None,
+) -> ResolvedConfig:
+    """Evaluate every layer of ``sources`` (ingredients first, the experiment last) under the fixed values."""
+    logger = logger or logging.getLogger("labrun")
+    explicit: Node | None = updates or None
+    config, info = _evaluate(sources, explicit, force)
+
+    named: Node | None = None
+    for token in named_configs:
+        layer, path = find_named_config(sources, token)
+        preset = _subtree(config, path)
+        result = layer.evaluate(preset, patch.subpatch(explicit, path), path, force)
+        contribution = patch.from_value(result.entries)
+        named = patch.merge(named, patch.at_path(path, contribution) if path else contribution)
+        config, info = _evaluate(sources, patch.merge(named, explicit), force)
+
+    user_fixed = patch.merge(named, explicit)
+    hooked: Node | None = None
+    frozen_for_hooks = None
+    for source in sources:
+        for hook in source.config_hooks:
+            if frozen_for_hooks is None:
+                from labrun.config.view import freeze
+
+                frozen_for_hooks = freeze(patch.apply(config, user_fixed, (), force))
+            out = hook(frozen_for_hooks, command_name, logger)
+            if out is None:
+                continue
+            if not isinstance(out, dict):
+                raise ConfigError(
+                    f"config hook {getattr(hook, '__qualname__', hook)} returned a {type(out).__name__}; "
+                    f"a config hook returns a dict of config updates (or None)"
+                )
+            hooked = patch.merge(hooked, patch.from_value(out))
+    fixed = patch.merge(hooked, user_fixed)
+    if hooked is not None:
+        config, info = _evaluate(sources, fixed, force)
+
+    config = patch.apply(config, fixed, (), force)
+    if SEED_KEY not in config:
+        config[SEED_KEY] = random_seed()
+    info.docs.setdefault((SEED_KEY,), SEED_DOC)
+    config = to_jsonable(config, force=force)
+
+    resolved = ResolvedConfig(config=config, docs=info.docs)
+    accepted = _accepted_keys(sources)
+    for path, _leaf in patch.leaves(fixed):
+        defined_path = _until_index(path)
+        if defined_path not in info.defined and defined_path != (SEED_KEY,):
+            if not any(path[:len(p)] == p and len(path) == len(p) + 1 and path[-1] in names
+                       for p, names in accepted.items()):
+                resolved.added.add(defined_path)
+    _explain_changes(resolved, info.originals)
+    user_added = sorted(format_path(p) for p in resolved.added
+                        if any(leaf[:len(p)] == p for leaf, _ in patch.leaves(user_fixed)))
+    if user_added and not force:
+        known = [format_path(p) for p in info.defined]
+        known += [format_path(p + (name,)) for p, names in accepted.items() for name in names]
+        raise ConfigAddedError(user_added, known)
+    if not force:
+        for path, (old, new) in sorted(resolved.typechanged.items()):
+            logger.warning(
+                "config entry '%s' changed type from %s to %s; if that is a typo, write the value as a %s "
+                "(pass -f/--force to silence this)", format_path(path), old, new, old)
+    return resolved
+
+
+def _evaluate(sources: Sequence[ConfigSource], fixed: Node | None, force: bool) -> tuple[dict, LayerResult]:
+    config: dict[str, Any] = {}
+    info = LayerResult(entries=config)
+    for source in sources:
+        for layer in source.config_layers:
+            preset = _subtree(config, source.config_path)
+            result = layer.evaluate(preset, patch.subpatch(fixed, source.config_path), source.config_path, force)
+            _deep_merge(_subtree(config, source.config_path, create=True), result.entries)
+            info.defined |= result.defined
+            info.originals.update(result.originals)
+            info.docs.update(result.docs)
+    return config, info
+
+
+def _subtree(config: dict, path: Path, create: bool = False) -> dict:
+    node = config
+    for i, key in enumerate(path):
+        child = node.get(key)
+        if child is None:
+            child = {}
+            if create:
+                node[key] = child
+        elif not isinstance(child, dict):
+            raise ConfigError(
+                f"the config of ingredient '{format_path(path)}' collides with the entry "
+                f"'{format_path(path[:i + 1])}' = {child!r}; rename one of them"
+            )
+        node = child
+    return node
+
+
+def _deep_merge(base: dict, new: dict) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _until_index(path: Path) -> Path:
+    """'a.0.b' is defined when the list 'a' is: list elements are not entries of their own."""
+    for i, key in enumerate(path):
+        if isinstance(key, int):
+            return path[:i]
+    return path
+
+
+def _get(config: Any, path: Path) -> Any:
+    for key in path:
+        if isinstance(config, dict) and key in config:
+            config = config[key]
+        elif isinstance(config, list) and isinstance(key, int) and 0 <= key < len(config):
+            config = config[key]
+        else:
+            return patch.MISSING
+    return config
+
+
+def _explain_changes(resolved: ResolvedConfig, originals: dict[Path, Any]) -> None:
+    for path, old in originals.items():
+        new = _get(resolved.config, path)
+        if new is patch.MISSING:
+            continue
+        old = to_jsonable(old, force=True)
+        if old != new:
+            resolved.modified.add(path)
+            if not same_kind(old, new):
+                resolved.typechanged[path] = (type(old).__name__, type(new).__name__)
+
+
+def _accepted_keys(sources: Iterable[ConfigSource]) -> dict[Path, set[str]]:
+    accepted: dict[Path, set[str]] = {}
+    for source in sources:
+        for path, names in source.accepted_keys().items():
+            accepted.setdefault(path, set()).update(names)
+    return accepted
+
+
+def named_config_names(sources: Iterable[ConfigSource]) -> list[str]:
+    """Every named config, ingredients' ones qualified by their path (``dataset.small``)."""
+    names = []
+    for source in sources:
+        prefix = format_path(source.config_path) + "." if source.config_path else ""
+        names += [prefix + name for name in source.named_configs]
+    return names
+
+
+def find_named_config(sources: Sequence[ConfigSource], token: str) -> tuple[ConfigLayer, Path]:
+    """The layer a command-line token names: a named config (``small``, ``dataset.small``) or a config file."""
+    for source in sources:
+        prefix = format_path(source.config_path)
+        if not source.config_path and token in source.named_configs:
+            return source.named_configs[token], ()
+        if source.config_path and token.startswith(prefix + ".") and token[len(prefix) + 1:] in source.named_configs:
+            return source.named_configs[token[len(prefix) + 1:]], source.config_path
+    if is_config_file_name(token):
+        if os.path.exists(token):
+            return ConfigDict(load_config_file(token), name=token), ()
+        raise ConfigError(f"config file '{token}' does not exist (looked in {os.getcwd()})")
+    raise NamedConfigNotFoundError(token, named_config_names(sources))

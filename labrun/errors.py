@@ -1,0 +1,81 @@
+"""Errors a user can catch, all under :class:`LabrunError`.
+
+Each message names the problem and, where one exists, the fix; the command line prints a LabrunError as a
+single line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from labrun.suggest import did_you_mean
+
+
+class LabrunError(Exception):
+    """Base class of labrun's own errors: bad input, never a bug in user code."""
+
+
+class ConfigError(LabrunError):
+    """A config entry, layer or update is not valid."""
+
+
+class ConfigAddedError(ConfigError):
+    """An update names a key that no config scope defines and no captured function takes."""
+
+    def __init__(self, added: Sequence[str], known: Iterable[str]):
+        self.added = list(added)
+        known = list(known)
+        parts = []
+        for key in self.added:
+            parts.append(f"'{key}'{did_you_mean(key, known)}")
+        super().__init__(
+            f"the update{'s' if len(parts) > 1 else ''} {', '.join(parts)} "
+            f"name{'' if len(parts) > 1 else 's'} no config entry: no config scope defines "
+            f"{'them' if len(parts) > 1 else 'it'} and no captured function takes "
+            f"{'them' if len(parts) > 1 else 'it'}; fix the name, add the entry to a config scope, "
+            f"or pass -f/--force to add it anyway"
+        )
+
+
+class MissingConfigError(LabrunError):
+    """A captured function was called without arguments that neither the call nor the config supplies."""
+
+    def __init__(self, function: str, missing: Sequence[str], available: Iterable[str]):
+        self.function = function
+        self.missing = list(missing)
+        available = sorted(available)
+        names = ", ".join(f"'{m}'" for m in self.missing)
+        hints = "".join(did_you_mean(m, available) for m in self.missing)
+        super().__init__(
+            f"{function}() is missing {names}: pass {'them' if len(self.missing) > 1 else 'it'} in the call or "
+            f"add {'them' if len(self.missing) > 1 else 'it'} to the config{hints}. "
+            f"Config keys available here: {', '.join(available) if available else '(none)'}"
+        )
+
+
+class NamedConfigNotFoundError(ConfigError):
+    """The command line or ``run()`` asked for a named config that does not exist."""
+
+    def __init__(self, name: str, available: Iterable[str]):
+        self.name = name
+        available = sorted(available)
+        super().__init__(
+            f"there is no named config '{name}'{did_you_mean(name, available)}; "
+            f"available: {', '.join(available) if available else '(none; define one with @ex.named_config)'}"
+        )
+
+
+class ReadOnlyConfigError(LabrunError, TypeError):
+    """Code inside a run tried to change the config through a read-only view."""
+
+
+class SignatureError(LabrunError, TypeError):
+    """A captured function cannot be given the arguments it was called with."""
+
+
+class CommandLineError(LabrunError):
+    """The command line could not be understood."""
+
+
+class ObserverNotAvailableError(LabrunError):
+    """An observer was asked for by URL or option, but its backend is not installed."""

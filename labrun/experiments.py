@@ -1,0 +1,317 @@
+"""The Experiment: config, commands and runs, from Python or from the command line."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from labrun.config.patch import Merge, to_nested
+from labrun.config.resolve import resolve
+from labrun.config.scope import ConfigDict
+from labrun.config.updates import updates_from_dict
+from labrun.errors import CommandLineError, LabrunError
+from labrun.ingredient import Command, Ingredient, iter_captures
+from labrun.options import Options
+from labrun.run import Run
+from labrun.suggest import did_you_mean
+
+LOG_FORMAT = "%(levelname)s - %(name)s - %(message)s"
+
+
+class Experiment(Ingredient):
+    """Sacred's ``Experiment``: the root ingredient, with a main function, observers and runs."""
+
+    def __init__(self, name: str | None = None, ingredients: Sequence[Ingredient] = (), *,
+                 _caller_depth: int = 1):
+        super().__init__("", ingredients, _caller_depth=_caller_depth + 1)
+        self.name = name or _default_name(self.mainfile)
+        self.observers: list[Any] = []
+        self.default_command: str | None = None
+        self.current_run: Run | None = None
+        self.logger = logging.getLogger(self.name)
+
+    # -- decorators ------------------------------------------------------------------------------------------
+    def main(self, function: Callable[..., Any]) -> Any:
+        """Decorator: the function run by default (``python exp.py`` or ``ex.run()``); it is captured."""
+        captured = self.command(function)
+        self.default_command = function.__name__
+        return captured
+
+    def automain(self, function: Callable[..., Any]) -> Any:
+        """Like ``main``, and run the command line at once when the file runs as a script (last statement)."""
+        captured = self.main(function)
+        if function.__module__ == "__main__":
+            self.run_commandline()
+        return captured
+
+    # -- running ---------------------------------------------------------------------------------------------
+    def run(self, command_name: str | None = None, config_updates: dict[str, Any] | None = None,
+            named_configs: Sequence[str] = (), info: dict[str, Any] | None = None,
+            meta_info: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> Run:
+        """Run a command (the main function by default) and return the finished Run."""
+        run = self._create_run(command_name, updates_from_dict(config_updates), list(named_configs), info,
+                               meta_info, Options.from_mapping(options))
+        self._execute(run)
+        return run
+
+    def run_commandline(self, argv: Sequence[str] | None = None) -> Run | None:
+        """Parse ``argv`` (``sys.argv`` by default, program name first) and run what it asks for.
+
+        Bad input prints one line (``-d`` adds the traceback) and exits with status 2; a failing run prints
+        its traceback without labrun's frames and exits with status 1.
+        """
+        from labrun.commandline import parse_command_line, usage_line
+
+        argv = list(sys.argv if argv is None else argv)
+        prog = os.path.basename(argv[0]) if argv else "exp.py"
+        debug = any(a in ("-d", "--debug") for a in argv[1:])
+        try:
+            cl = parse_command_line(argv[1:], prog)
+            debug = cl.options.debug
+            if cl.options.help:
+                print(self.help_text(prog))
+                return None
+            if cl.command == "help":
+                print(self.command_help(cl.args, prog))
+                return None
+            configure_logging(cl.options.loglevel)
+            run = self._create_run(cl.command, cl.updates.fixed, cl.updates.named_configs, None, None,
+                                   cl.options, cl.args)
+        except LabrunError as exc:
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            print(f"error: {exc}", file=sys.stderr)
+            if isinstance(exc, CommandLineError):
+                print(f"usage:\n{usage_line(prog)}\nRun '{prog} --help' for the commands and options.",
+                      file=sys.stderr)
+            sys.exit(2)
+        try:
+            self._execute(run)
+        except Exception as exc:
+            from labrun.tracebacks import format_user_traceback
+
+            print(format_user_traceback(exc, full=run.options.debug), file=sys.stderr, end="")
+            if run.options.pdb:
+                import pdb
+
+                pdb.post_mortem(exc.__traceback__)
+            sys.exit(1)
+        return run
+
+    def _execute(self, run: Run) -> None:
+        self.current_run = run
+        try:
+            if run.options.print_config and run.command != "print_config":
+                from labrun.commands import format_config, use_color
+
+                print(format_config(run.config_modifications, use_color(sys.stdout)))
+            self.logger.info("Running command '%s'", run.command)
+            try:
+                run()
+            except BaseException:
+                self.logger.error("Failed after %s!", _elapsed(run))
+                raise
+            self.logger.info("Completed after %s", _elapsed(run))
+        finally:
+            self.current_run = None
+
+    def _create_run(self, command_name: str | None, updates: Merge, named_configs: list[str],
+                    info: dict[str, Any] | None, meta_info: dict[str, Any] | None, options: Options,
+                    args: Sequence[str] = ()) -> Run:
+        from labrun.config.view import freeze
+        from labrun.observer_registry import create_observer, observer_urls
+
+        command = self._find_command(command_name)
+        if args and not command.builtin:
+            raise CommandLineError(
+                f"command '{command.name}' takes no arguments on the command line (got {' '.join(args)}); "
+                f"set its parameters as updates: with key=value")
+        sources = self.traverse()
+        resolved = resolve(sources, updates, named_configs, command.name, options.force, self.logger)
+        observers: list[Any] = []
+        if not (options.unobserved or command.unobserved or command.builtin):
+            observers = list(self.observers) + [
+                create_observer(url) for url in observer_urls(options.file_storage, options.mongo_db,
+                                                              options.observer)]
+        meta = {
+            "command": command.name,
+            "options": options.as_record(),
+            "named_configs": list(named_configs),
+            "config_updates": to_nested(updates),
+            "comment": options.comment,
+            "priority": options.priority,
+            **(meta_info or {}),
+        }
+        run = Run(
+            experiment_info=self.experiment_info(options.name),
+            command=command.name,
+            main_function=command.function,
+            resolved=resolved,
+            config=freeze(resolved.config),
+            options=options,
+            meta_info=meta,
+            info=info,
+            observers=observers,
+            captures=iter_captures(sources),
+            pre_run_hooks=[hook for ing in sources for hook in ing.pre_run_hooks] if not command.builtin else (),
+            post_run_hooks=[hook for ing in sources for hook in ing.post_run_hooks] if not command.builtin else (),
+        )
+        if command.builtin:
+            run.main_function = functools.partial(command.function, self, run, *args)
+        return run
+
+    # -- commands and help -----------------------------------------------------------------------------------
+    def commands_table(self) -> dict[str, Command]:
+        """Every command by the name the command line uses: the user's first, then the built-in ones."""
+        from labrun.commands import BUILTIN_COMMANDS
+
+        table = self.all_commands()
+        for name, function in BUILTIN_COMMANDS.items():
+            table.setdefault(name, Command(name, function, unobserved=True, builtin=True))
+        return table
+
+    def _find_command(self, name: str | None) -> Command:
+        table = self.commands_table()
+        if name is None:
+            if self.default_command is None:
+                raise CommandLineError(
+                    f"experiment '{self.name}' has no main function; mark one with @ex.main or name a "
+                    f"command: {', '.join(table)}")
+            name = self.default_command
+        if name not in table:
+            raise CommandLineError(
+                f"unknown command '{name}'{did_you_mean(name, table)}; commands: {', '.join(table)}. "
+                f"Updates go after 'with': exp.py with {name}")
+        return table[name]
+
+    def experiment_info(self, name: str | None = None) -> dict[str, Any]:
+        """The ``experiment`` part of the run record."""
+        return {
+            "name": name or self.name,
+            "base_dir": self.base_dir,
+            "mainfile": os.path.basename(self.mainfile) if self.mainfile else None,
+            "sources": [],
+            "dependencies": [],
+            "repositories": [],
+        }
+
+    def help_text(self, prog: str) -> str:
+        """The text of ``--help``: usage, commands, update syntax and options."""
+        from labrun.commandline import options_section, usage_line
+
+        table = self.commands_table()
+        width = max(len(n) for n in table) + 12
+        lines = []
+        doc = _first_line(self.commands[self.default_command].function) if self.default_command else ""
+        lines.append(f"{self.name}{' - ' + doc if doc else ''}\n")
+        lines.append(f"Usage:\n{usage_line(prog)}\n")
+        lines.append("Commands:")
+        for name, cmd in table.items():
+            label = f"{name} (default)" if name == self.default_command else name
+            lines.append(f"  {label:<{width}} {_first_line(cmd.function)}".rstrip())
+        lines.append(
+            "\nUpdates after 'with':\n"
+            "  key=value        a Python literal (1e-3, [1, 2], {'k': 1}, True, None); anything else is a string\n"
+            "  a.b=1  a.0=5     a nested entry, a list element\n"
+            "  a:={'k': 1}      replace a dict instead of merging into it\n"
+            "  NAME             a named config (see print_named_configs), or a .json/.yaml/.yml config file\n")
+        lines.append(options_section())
+        return "\n".join(lines)
+
+    def command_help(self, args: Sequence[str], prog: str) -> str:
+        """``help [COMMAND]``: one command's signature and docstring, or the general help."""
+        if not args:
+            return self.help_text(prog)
+        table = self.commands_table()
+        name = args[0]
+        if name not in table:
+            raise CommandLineError(f"unknown command '{name}'{did_you_mean(name, table)}; commands: {', '.join(table)}")
+        function = table[name].function
+        if table[name].builtin:
+            signature = " [PATH]" if name == "save_config" else ""
+        else:
+            signature = str(inspect.signature(function))
+        doc = inspect.getdoc(function) or "(no docstring)"
+        return f"{prog} {name}{signature}\n\n{doc}"
+
+
+class FunctionExperiment(Experiment):
+    """An Experiment made from one function by ``@experiment``; calling it calls the function."""
+
+    def __init__(self, function: Callable[..., Any], name: str | None, ingredients: Sequence[Ingredient],
+                 observers: Sequence[Any]):
+        super().__init__(name, ingredients, _caller_depth=3)
+        filename = getattr(getattr(function, "__code__", None), "co_filename", "")
+        if filename and os.path.exists(filename):
+            self.mainfile = os.path.abspath(filename)
+            self.base_dir = os.path.dirname(self.mainfile)
+            if name is None:
+                self.name = _default_name(self.mainfile)
+                self.logger = logging.getLogger(self.name)
+        defaults = {
+            p.name: p.default for p in inspect.signature(function).parameters.values()
+            if p.default is not inspect.Parameter.empty and not p.name.startswith("_")
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        if defaults:
+            self.config_layers.append(ConfigDict(defaults, name=f"defaults of {function.__name__}()"))
+        self.observers.extend(observers)
+        self._function = self.main(function)
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
+
+
+def experiment(function: Callable[..., Any] | None = None, *, name: str | None = None,
+               observers: Sequence[Any] = (), ingredients: Sequence[Ingredient] = ()) -> Any:
+    """Decorator: make ``function`` the main of a new Experiment whose lowest config layer is its defaults.
+
+    Bare (``@experiment``) or with arguments. When the function's file runs as a script, the command line is
+    parsed and the run starts at once, as with ``automain``: make it the last statement of the file.
+    """
+    def make(func: Callable[..., Any]) -> FunctionExperiment:
+        ex = FunctionExperiment(func, name, ingredients, observers)
+        if func.__module__ == "__main__":
+            ex.run_commandline()
+        return ex
+
+    return make(function) if function is not None else make
+
+
+def configure_logging(level: str | None) -> None:
+    """Show INFO messages as Sacred does, unless the program set up logging itself."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    if level is not None:
+        value = int(level) if str(level).isdigit() else logging.getLevelName(str(level).upper())
+        if not isinstance(value, int):
+            raise CommandLineError(f"unknown log level '{level}'; use DEBUG, INFO, WARNING, ERROR or a number")
+        root.setLevel(value)
+
+
+def _elapsed(run: Run) -> str:
+    import datetime
+
+    if run.start_time is None or run.stop_time is None:
+        return "0:00:00"
+    return str(datetime.timedelta(seconds=round((run.stop_time - run.start_time).total_seconds())))
+
+
+def _default_name(mainfile: str | None) -> str:
+    return os.path.splitext(os.path.basename(mainfile))[0] if mainfile else "experiment"
+
+
+def _first_line(function: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(function) or ""
+    return doc.splitlines()[0] if doc else ""

@@ -1,0 +1,193 @@
+"""Ingredients: reusable parts of an experiment with their own config subtree, captured functions and commands.
+
+An Experiment is the root ingredient (path ``()``); an ``Ingredient('dataset')`` owns ``config['dataset']``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from labrun.captured import Capture, capture
+from labrun.config.files import load_config_file
+from labrun.config.patch import Path
+from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
+from labrun.config.values import check_key
+from labrun.errors import ConfigError
+
+
+@dataclass
+class Command:
+    """A function runnable from the command line."""
+
+    name: str
+    function: Callable[..., Any]
+    unobserved: bool = False
+    builtin: bool = False
+
+
+def caller_file(depth: int) -> str | None:
+    """The file of the code ``depth`` frames above the caller, or None in interactive sessions."""
+    frame = sys._getframe(depth + 1)
+    filename = frame.f_code.co_filename
+    if filename.startswith("<") or not os.path.exists(filename):
+        return None
+    return os.path.abspath(filename)
+
+
+class Ingredient:
+    """A named part of an experiment (Sacred's ``Ingredient``)."""
+
+    def __init__(self, path: str, ingredients: Sequence["Ingredient"] = (), *, _caller_depth: int = 1):
+        if path:
+            for part in path.split("."):
+                check_key(part, ())
+        self.path = path
+        self.config_path: Path = tuple(path.split(".")) if path else ()
+        self.ingredients = list(ingredients)
+        for ing in self.ingredients:
+            if not isinstance(ing, Ingredient):
+                raise ConfigError(f"ingredients must be Ingredient objects, got {type(ing).__name__}")
+        self.config_layers: list[ConfigLayer] = []
+        self.named_configs: dict[str, ConfigLayer] = {}
+        self.config_hooks: list[Callable[..., Any]] = []
+        self.captures: list[Capture] = []
+        self.commands: dict[str, Command] = {}
+        self.pre_run_hooks: list[Callable[..., Any]] = []
+        self.post_run_hooks: list[Callable[..., Any]] = []
+        self.mainfile = caller_file(_caller_depth)
+        self.base_dir = os.path.dirname(self.mainfile) if self.mainfile else os.getcwd()
+        self.sources: list[str] = []
+
+    # -- config -------------------------------------------------------------------------------------------
+    def config(self, function: Callable[..., Any]) -> ConfigScope:
+        """Decorator: the function's local variables become config entries (a config scope)."""
+        scope = ConfigScope(function)
+        self.config_layers.append(scope)
+        return scope
+
+    def named_config(self, function: Callable[..., Any]) -> ConfigScope:
+        """Decorator: a config scope applied only when named (``with NAME``); it may read the normal config."""
+        scope = ConfigScope(function)
+        self._add_named(function.__name__, scope)
+        return scope
+
+    def add_config(self, cfg_or_file: dict[str, Any] | str | None = None, **kw_conf: Any) -> None:
+        """Add a dict, a .json/.yaml file (relative to the experiment's folder if not found), or keywords."""
+        if cfg_or_file is not None and kw_conf:
+            raise ConfigError("add_config takes a dict or file, or keyword entries, not both")
+        if cfg_or_file is None:
+            self.config_layers.append(ConfigDict(kw_conf, name="add_config(...)"))
+        else:
+            self.config_layers.append(self._load(cfg_or_file))
+
+    def add_named_config(self, name: str, cfg_or_file: dict[str, Any] | str) -> None:
+        """A named config from a dict or a config file."""
+        self._add_named(name, self._load(cfg_or_file))
+
+    def config_hook(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator: ``hook(config, command_name, logger) -> dict`` of updates, applied above the scopes."""
+        self.config_hooks.append(function)
+        return function
+
+    def _add_named(self, name: str, layer: ConfigLayer) -> None:
+        if name in self.named_configs:
+            raise ConfigError(f"named config '{name}' is defined twice in '{self.path or 'the experiment'}'")
+        self.named_configs[name] = layer
+
+    def _load(self, cfg_or_file: dict[str, Any] | str) -> ConfigDict:
+        if isinstance(cfg_or_file, dict):
+            return ConfigDict(cfg_or_file)
+        if not isinstance(cfg_or_file, (str, os.PathLike)):
+            raise ConfigError(f"expected a dict or a config file path, got {type(cfg_or_file).__name__}")
+        path = os.fspath(cfg_or_file)
+        if not os.path.exists(path) and not os.path.isabs(path):
+            beside = os.path.join(self.base_dir, path)
+            path = beside if os.path.exists(beside) else path
+        return ConfigDict(load_config_file(path), name=path)
+
+    # -- functions ------------------------------------------------------------------------------------------
+    def capture(self, function: Callable[..., Any] | None = None, prefix: str | None = None) -> Any:
+        """Decorator (bare or with ``prefix='optimizer'``): fill missing arguments from the config."""
+        if function is None:
+            return lambda f: self.capture(f, prefix=prefix)
+        path = self.config_path + (tuple(prefix.split(".")) if prefix else ())
+        state, wrapper = capture(function, path)
+        self.captures.append(state)
+        return wrapper
+
+    def command(self, function: Callable[..., Any] | None = None, *, unobserved: bool = False,
+                prefix: str | None = None) -> Any:
+        """Decorator: make a captured function runnable as ``python exp.py NAME``."""
+        if function is None:
+            return lambda f: self.command(f, unobserved=unobserved, prefix=prefix)
+        captured = self.capture(function, prefix=prefix)
+        self.commands[function.__name__] = Command(function.__name__, captured, unobserved=unobserved)
+        return captured
+
+    def pre_run_hook(self, function: Callable[..., Any] | None = None, prefix: str | None = None) -> Any:
+        """Decorator: a captured function run before the main function (after the config is fixed)."""
+        if function is None:
+            return lambda f: self.pre_run_hook(f, prefix=prefix)
+        captured = self.capture(function, prefix=prefix)
+        self.pre_run_hooks.append(captured)
+        return captured
+
+    def post_run_hook(self, function: Callable[..., Any] | None = None, prefix: str | None = None) -> Any:
+        """Decorator: a captured function run after the main function returned."""
+        if function is None:
+            return lambda f: self.post_run_hook(f, prefix=prefix)
+        captured = self.capture(function, prefix=prefix)
+        self.post_run_hooks.append(captured)
+        return captured
+
+    def add_source_file(self, filename: str) -> None:
+        """Record this file with every run's sources, besides the ones found automatically."""
+        path = os.path.abspath(filename)
+        if not os.path.isfile(path):
+            raise ConfigError(f"source file '{filename}' does not exist")
+        if path not in self.sources:
+            self.sources.append(path)
+
+    # -- queries --------------------------------------------------------------------------------------------
+    def accepted_keys(self) -> dict[Path, set[str]]:
+        """Config keys that captured functions take, by the config path they read from."""
+        accepted: dict[Path, set[str]] = {}
+        for state in self.captures:
+            accepted.setdefault(state.config_path, set()).update(state.config_keys())
+        return accepted
+
+    def traverse(self) -> list["Ingredient"]:
+        """This ingredient and all below it, dependencies first, each once."""
+        seen: dict[int, Ingredient] = {}
+        paths: dict[Path, Ingredient] = {}
+
+        def visit(ing: Ingredient, chain: tuple) -> None:
+            if id(ing) in seen:
+                return
+            if ing in chain:
+                raise ConfigError(f"ingredient '{ing.path}' contains itself")
+            for sub in ing.ingredients:
+                visit(sub, chain + (ing,))
+            other = paths.get(ing.config_path)
+            if other is not None and other is not ing:
+                raise ConfigError(f"two different ingredients use the path '{ing.path}'; give each its own path")
+            seen[id(ing)] = ing
+            paths[ing.config_path] = ing
+
+        visit(self, ())
+        return list(seen.values())
+
+    def all_commands(self) -> dict[str, Command]:
+        """Commands of this ingredient and, qualified by path (``dataset.stats``), of those below it."""
+        out = {}
+        for ing in self.traverse():
+            for name, cmd in ing.commands.items():
+                out[f"{ing.path}.{name}" if ing.path and ing is not self else name] = cmd
+        return out
+
+
+def iter_captures(ingredients: Iterable[Ingredient]) -> list[Capture]:
+    return [state for ing in ingredients for state in ing.captures]

@@ -1,0 +1,112 @@
+"""Observers by URL scheme: ``-o file://runs``, ``-m mongodb://...``, and schemes other packages add.
+
+A third-party package registers a scheme through the entry-point group ``labrun.observers``: the entry
+point's name is the scheme and its object a callable taking the URL and returning an observer. Backends are
+imported only when a URL of theirs is used, so ``import labrun`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, NamedTuple
+
+from labrun.errors import ObserverNotAvailableError
+from labrun.redact import redact_url
+from labrun.suggest import did_you_mean
+
+ENTRY_POINT_GROUP = "labrun.observers"
+
+
+class Backend(NamedTuple):
+    target: str  # "module:attribute.path" of a callable taking the URL
+    extra: str | None  # the pip extra that installs what it needs
+    title: str
+
+
+BUILTIN_SCHEMES: dict[str, Backend] = {
+    "file": Backend("labrun.observers.file_storage:FileStorageObserver.from_url", None, "file store"),
+    "mongodb": Backend("labrun.observers.mongo:MongoObserver.from_url", "mongo", "MongoDB"),
+    "mongodb+srv": Backend("labrun.observers.mongo:MongoObserver.from_url", "mongo", "MongoDB"),
+    "tensorboard": Backend("labrun.observers.tensorboard:TensorBoardObserver.from_url", "tensorboard", "TensorBoard"),
+    "mlflow+file": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
+    "mlflow+sqlite": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
+    "mlflow+http": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
+    "mlflow+https": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
+}
+
+
+def url_scheme(url: str) -> str:
+    scheme, sep, _rest = url.partition("://")
+    if not sep or not scheme:
+        raise ObserverNotAvailableError(
+            f"observer URL '{redact_url(url)}' has no scheme; write it as SCHEME://..., e.g. file://runs, "
+            f"mongodb://localhost:27017/sacred, tensorboard://logs or mlflow+file:///abs/mlruns")
+    return scheme.lower()
+
+
+def _third_party_schemes() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name.lower(): ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def observer_factory(url: str) -> Callable[[str], Any]:
+    """The callable that builds the observer for ``url``; a clear error when its backend is missing."""
+    scheme = url_scheme(url)
+    backend = BUILTIN_SCHEMES.get(scheme)
+    if backend is None:
+        third_party = _third_party_schemes()
+        if scheme not in third_party:
+            known = sorted(set(BUILTIN_SCHEMES) | set(third_party))
+            raise ObserverNotAvailableError(
+                f"no observer is registered for '{scheme}://'{did_you_mean(scheme, known)}; known schemes: "
+                f"{', '.join(known)}. A package adds one through the entry-point group '{ENTRY_POINT_GROUP}'")
+        return third_party[scheme].load()
+    module_name, _, attr_path = backend.target.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
+            raise ObserverNotAvailableError(
+                f"the {backend.title} observer ('{scheme}://') is not part of this labrun installation "
+                f"(module {module_name} is missing); upgrade labrun") from None
+        hint = f"pip install 'labrun[{backend.extra}]'" if backend.extra else "reinstall labrun"
+        raise ObserverNotAvailableError(
+            f"the {backend.title} observer ('{scheme}://') needs the package '{exc.name}', which is not "
+            f"installed: {hint}") from None
+    for attr in attr_path.split("."):
+        target = getattr(target, attr)
+    return target
+
+
+def create_observer(url: str) -> Any:
+    """An observer for ``url``."""
+    return observer_factory(url)(url)
+
+
+def mongo_url(option: str) -> str:
+    """Sacred's ``-m`` forms as a URL: a URL stays as it is, ``[host:port:]db[.prefix]`` becomes one."""
+    if "://" in option:
+        return option
+    parts = option.split(":")
+    if len(parts) == 1:
+        host, port, db = "localhost", "27017", parts[0]
+    elif len(parts) == 3:
+        host, port, db = parts
+    else:
+        raise ObserverNotAvailableError(
+            f"-m/--mongo-db takes a mongodb:// URL or [host:port:]db_name[.prefix], got '{redact_url(option)}'")
+    db, _, prefix = db.partition(".")
+    query = f"?collection_prefix={prefix}" if prefix else ""
+    return f"mongodb://{host}:{port}/{db or 'sacred'}{query}"
+
+
+def observer_urls(file_storage: str | None, mongo_db: str | None, observers: list[str]) -> list[str]:
+    """Every observer URL the options ask for, in the order -F, -m, then each -o."""
+    urls = []
+    if file_storage:
+        urls.append(file_storage if file_storage.startswith("file://") else f"file://{file_storage}")
+    if mongo_db:
+        urls.append(mongo_url(mongo_db))
+    urls.extend(observers)
+    return urls

@@ -1,0 +1,108 @@
+"""Run options: Sacred's flags with Sacred's meanings, from the command line or ``run(options=...)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
+
+from labrun.errors import CommandLineError
+from labrun.suggest import did_you_mean
+
+
+class OptionSpec(NamedTuple):
+    short: str
+    long: str
+    arg: str | None  # name of the option's value, None for a flag
+    help: str
+
+
+OPTION_SPECS = (
+    OptionSpec("-b", "--beat-interval", "SECONDS", "Seconds between heartbeats; 0 turns them off [default: 10]."),
+    OptionSpec("-C", "--capture", "MODE", "How output is captured: fd, sys or no [default: fd on Linux]."),
+    OptionSpec("-c", "--comment", "TEXT", "A comment stored with the run."),
+    OptionSpec("-d", "--debug", None, "Show full tracebacks, labrun's own frames included."),
+    OptionSpec("-D", "--pdb", None, "Start the debugger at the failure when the run fails."),
+    OptionSpec("-e", "--enforce-clean", None, "Refuse to run when a git repository has uncommitted changes."),
+    OptionSpec("-F", "--file-storage", "DIR", "Record the run in a file store at DIR."),
+    OptionSpec("-f", "--force", None, "Turn off the config checks (unknown keys, types, key names)."),
+    OptionSpec("-h", "--help", None, "Show this help and exit."),
+    OptionSpec("-i", "--id", "ID", "Use ID as the run's id in the stores."),
+    OptionSpec("-l", "--loglevel", "LEVEL", "Log level: DEBUG, INFO, WARNING, ERROR or a number."),
+    OptionSpec("-m", "--mongo-db", "DB", "Record the run in MongoDB: a mongodb:// URL or [host:port:]db[.prefix]."),
+    OptionSpec("-n", "--name", "NAME", "Record the run under this experiment name."),
+    OptionSpec("-o", "--observer", "URL", "Record the run with the observer for URL (repeatable), e.g. file://runs."),
+    OptionSpec("-p", "--print-config", None, "Print the config before running."),
+    OptionSpec("-P", "--priority", "NUMBER", "A priority stored with the run (for queues)."),
+    OptionSpec("-q", "--queue", None, "Record the run as QUEUED without running it."),
+    OptionSpec("-u", "--unobserved", None, "Run without any observer."),
+)
+SPEC_BY_LONG = {spec.long: spec for spec in OPTION_SPECS}
+SPEC_BY_SHORT = {spec.short: spec for spec in OPTION_SPECS}
+
+
+@dataclass
+class Options:
+    """The run options, named after their long flags."""
+
+    beat_interval: float = 10.0
+    capture: str | None = None
+    comment: str | None = None
+    debug: bool = False
+    pdb: bool = False
+    enforce_clean: bool = False
+    file_storage: str | None = None
+    force: bool = False
+    help: bool = False
+    id: str | None = None
+    loglevel: str | None = None
+    mongo_db: str | None = None
+    name: str | None = None
+    observer: list[str] = field(default_factory=list)
+    print_config: bool = False
+    priority: float | None = None
+    queue: bool = False
+    unobserved: bool = False
+
+    @classmethod
+    def from_mapping(cls, options: dict[str, Any] | None) -> "Options":
+        """Accept Sacred's ``{'--force': True}``, ``{'-f': True}`` and ``{'force': True}``, '-' or '_' alike."""
+        out = cls()
+        if not options:
+            return out
+        names = {f.name for f in fields(cls)}
+        for key, value in options.items():
+            spec = SPEC_BY_SHORT.get(str(key))
+            name = (spec.long if spec else str(key)).lstrip("-").replace("-", "_")
+            if name not in names:
+                raise CommandLineError(
+                    f"unknown option '{key}'{did_you_mean(name, sorted(names))}; known options: "
+                    f"{', '.join(sorted(names))}")
+            if value is None:
+                continue
+            setattr(out, name, _convert(name, value))
+        return out
+
+    def as_record(self) -> dict[str, Any]:
+        """The options as Sacred stores them in ``meta.options`` (long flag names)."""
+        return {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
+
+
+def _convert(name: str, value: Any) -> Any:
+    try:
+        if name == "beat_interval":
+            seconds = float(value)
+            if seconds < 0:
+                raise ValueError
+            return seconds
+        if name == "priority":
+            return float(value)
+    except (TypeError, ValueError):
+        flag = "--" + name.replace("_", "-")
+        raise CommandLineError(f"{flag} takes a non-negative number, got {value!r}") from None
+    if name == "capture" and value not in ("fd", "sys", "no"):
+        raise CommandLineError(f"--capture takes fd, sys or no, got {value!r}")
+    if name == "observer" and isinstance(value, str):
+        return [value]
+    if name == "loglevel":
+        return str(value)
+    return value

@@ -1,0 +1,36 @@
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Script:
+    """A script written to a temporary folder and run as ``python script.py ARGS`` in that folder."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def run(self, *args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+        full_env.pop("FORCE_COLOR", None)
+        if env and env.get("FORCE_COLOR"):
+            full_env.pop("NO_COLOR")
+            full_env["FORCE_COLOR"] = "1"
+        return subprocess.run([sys.executable, str(self.path), *args], cwd=self.path.parent, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def script(tmp_path):
+    """Write a script from source text and return a runner for it."""
+    def make(source: str, name: str = "exp.py") -> Script:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source))
+        return Script(path)
+
+    return make

@@ -1,0 +1,74 @@
+"""The package as a user installs and imports it."""
+
+import configparser
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import ROOT
+
+HEAVY = ["yaml", "docopt", "wrapt", "pymongo", "mlflow", "git", "psutil", "pynvml", "numpy", "tensorboard"]
+
+
+def test_import_labrun_loads_no_heavy_module():
+    code = "import sys, labrun; labrun.__version__; print(' '.join(sorted(sys.modules)))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert not loaded & set(HEAVY), f"import labrun loaded {loaded & set(HEAVY)}"
+
+
+def test_experiment_import_defers_backends_and_parsers():
+    code = ("import sys; from labrun import Experiment; ex = Experiment('x')\n"
+            "@ex.config\ndef c():\n    a = 1\n"
+            "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert not loaded & {"yaml", "docopt", "pymongo", "mlflow", "git", "psutil", "numpy"}
+
+
+def test_public_api_names():
+    import labrun
+
+    for name in ["Experiment", "experiment", "Ingredient", "Run", "ConfigAddedError", "MissingConfigError",
+                 "NamedConfigNotFoundError", "SignatureError", "LabrunError"]:
+        assert getattr(labrun, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        labrun.Nope
+
+
+def test_setup_cfg_declares_extras_and_console_script():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    extras = cfg["options.extras_require"]
+    for extra in ["mongo", "mlflow", "tensorboard", "gpu", "all", "test"]:
+        assert extra in extras
+    assert "pymongo" in extras["mongo"] and "mlflow" in extras["mlflow"] and "nvidia-ml-py" in extras["gpu"]
+    assert "labrun = labrun.cli:main" in cfg["options.entry_points"]["console_scripts"]
+    for dep in ["wrapt", "pyyaml", "docopt-ng", "gitpython", "psutil"]:
+        assert dep in cfg["options"]["install_requires"]
+    assert "build-system" in (ROOT / "pyproject.toml").read_text()
+    assert "[project]" not in (ROOT / "pyproject.toml").read_text()
+
+
+def test_observers_folder_is_the_labrun_observers_subpackage():
+    import labrun.observers
+
+    assert (ROOT / "observers" / "__init__.py").samefile(labrun.observers.__file__)
+
+
+def test_regular_install_wheel_contains_observers_subpackage(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    wheel = next(tmp_path.glob("labrun-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "labrun/observers/__init__.py" in names
+    assert "labrun/config/resolve.py" in names
+    assert not any(n.startswith("observers/") for n in names)
+
+
+def test_console_script_version():
+    out = subprocess.run([sys.executable, "-m", "labrun.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("labrun ")
