@@ -26,8 +26,13 @@ class Experiment(Ingredient):
     """Sacred's ``Experiment``: the root ingredient, with a main function, observers and runs."""
 
     def __init__(self, name: str | None = None, ingredients: Sequence[Ingredient] = (), *,
+                 interactive: bool = False, base_dir: str | None = None, save_git_info: bool = True,
                  _caller_depth: int = 1):
+        """``interactive`` is accepted for Sacred scripts: labrun runs in notebooks and REPLs without it."""
         super().__init__("", ingredients, _caller_depth=_caller_depth + 1)
+        if base_dir is not None:
+            self.base_dir = os.path.abspath(base_dir)
+        self.save_git_info = save_git_info
         self.name = name or _default_name(self.mainfile)
         self.observers: list[Any] = []
         self.default_command: str | None = None

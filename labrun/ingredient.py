@@ -129,18 +129,17 @@ class Ingredient:
 
     def pre_run_hook(self, function: Callable[..., Any] | None = None, prefix: str | None = None) -> Any:
         """Decorator: a captured function run before the main function (after the config is fixed)."""
-        if function is None:
-            return lambda f: self.pre_run_hook(f, prefix=prefix)
-        captured = self.capture(function, prefix=prefix)
-        self.pre_run_hooks.append(captured)
-        return captured
+        return self._run_hook(self.pre_run_hooks, function, prefix)
 
     def post_run_hook(self, function: Callable[..., Any] | None = None, prefix: str | None = None) -> Any:
         """Decorator: a captured function run after the main function returned."""
+        return self._run_hook(self.post_run_hooks, function, prefix)
+
+    def _run_hook(self, hooks: list, function: Callable[..., Any] | None, prefix: str | None) -> Any:
         if function is None:
-            return lambda f: self.post_run_hook(f, prefix=prefix)
+            return lambda f: self._run_hook(hooks, f, prefix)
         captured = self.capture(function, prefix=prefix)
-        self.post_run_hooks.append(captured)
+        hooks.append(captured)
         return captured
 
     def add_source_file(self, filename: str) -> None:

@@ -193,3 +193,20 @@ def test_loglevel(exp):
     out = exp.run("-l", "WARNING")
     assert "Running command" not in out.stderr and out.returncode == 0
     assert exp.run("-l", "LOUD").returncode == 2
+
+
+def test_unobserved_skips_observers_and_name_is_recorded(exp):
+    assert exp.run("-u", "-o", "nosuch://x").returncode == 0
+    out = exp.run("show", "-n", "renamed")
+    assert out.returncode == 0
+
+
+def test_pdb_opens_the_debugger_at_the_failure(exp):
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(exp.path), "fail", "-D"], cwd=exp.path.parent, text=True,
+                         input="p 'IN' + 'PDB'\nq\n", capture_output=True, timeout=60,
+                         env={**os.environ, "NO_COLOR": "1"})
+    assert "INPDB" in out.stdout and out.returncode == 1

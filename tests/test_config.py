@@ -323,9 +323,10 @@ def test_list_element_and_replace_updates():
         opt = {"name": "sgd", "lr": 0.1}
 
     from labrun.config.updates import parse_update_tokens
+    from labrun.options import Options
 
     parsed = parse_update_tokens(["sizes.1=20", "opt:={'name': 'adam'}"])
-    run = ex._create_run("print_config", parsed.fixed, [], None, None, __import__("labrun.options").options.Options())
+    run = ex._create_run("print_config", parsed.fixed, [], None, None, Options())
     assert run.config["sizes"] == [1, 20, 3]
     assert run.config["opt"] == {"name": "adam"}
     merged = config_of(ex, config_updates={"opt": {"name": "adam"}})

@@ -216,3 +216,14 @@ def test_decorator_with_arguments_scopes_and_named_configs():
     assert main.run(named_configs=["wide"]).result == (0.1, 64)
     assert main.run("show").result == 8
     assert main.run().config["data"] == {"n": 10}
+
+
+def test_sacred_constructor_keywords_and_name_option(tmp_path):
+    ex = Experiment("kw", interactive=True, base_dir=str(tmp_path), save_git_info=False)
+
+    @ex.main
+    def main(_run):
+        return _run.experiment_info
+
+    info = ex.run(options={"--name": "other"}).result
+    assert info["name"] == "other" and info["base_dir"] == str(tmp_path)
