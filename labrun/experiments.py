@@ -98,6 +98,13 @@ class Experiment(Ingredient):
             sys.exit(2)
         try:
             self._execute(run)
+        except KeyboardInterrupt as exc:
+            from labrun.run import RunTerminated
+
+            terminated = isinstance(exc, RunTerminated)
+            print(f"Interrupted ({'SIGTERM' if terminated else 'SIGINT'}); the run was recorded as INTERRUPTED",
+                  file=sys.stderr)
+            sys.exit(143 if terminated else 130)
         except Exception as exc:
             from labrun.tracebacks import format_user_traceback
 
@@ -140,7 +147,8 @@ class Experiment(Ingredient):
         sources = self.traverse()
         resolved = resolve(sources, updates, named_configs, command.name, options.force, self.logger)
         observers: list[Any] = []
-        if not (options.unobserved or command.unobserved or command.builtin):
+        observed = not (options.unobserved or command.unobserved or command.builtin)
+        if observed:
             observers = list(self.observers) + [
                 create_observer(url) for url in observer_urls(options.file_storage, options.mongo_db,
                                                               options.observer)]
@@ -163,6 +171,7 @@ class Experiment(Ingredient):
             meta_info=meta,
             info=info,
             observers=observers,
+            observed=observed,
             captures=iter_captures(sources),
             pre_run_hooks=[hook for ing in sources for hook in ing.pre_run_hooks] if not command.builtin else (),
             post_run_hooks=[hook for ing in sources for hook in ing.post_run_hooks] if not command.builtin else (),
@@ -170,6 +179,35 @@ class Experiment(Ingredient):
         if command.builtin:
             run.main_function = functools.partial(command.function, self, run, *args)
         return run
+
+    # -- shortcuts to the current run (Sacred's ex.log_scalar, ex.add_artifact, ex.info) -------------------
+    def _running(self, what: str) -> Run:
+        if self.current_run is None:
+            raise RuntimeError(f"ex.{what} works only while a run is going on; call it from the main function "
+                               f"or a captured function, or use _run.{what}")
+        return self.current_run
+
+    def log_scalar(self, name: str, value: Any, step: int | None = None) -> None:
+        """Record a metric point of the current run."""
+        self._running("log_scalar").log_scalar(name, value, step)
+
+    def add_artifact(self, filename: str, name: str | None = None, metadata: Any = None,
+                     content_type: str | None = None) -> str:
+        """Store a file with the current run."""
+        return self._running("add_artifact").add_artifact(filename, name, metadata, content_type)
+
+    def add_resource(self, filename: str) -> None:
+        """Record a file the current run reads."""
+        self._running("add_resource").add_resource(filename)
+
+    def open_resource(self, filename: str, mode: str = "r") -> Any:
+        """Open a file and record it as a resource of the current run."""
+        return self._running("open_resource").open_resource(filename, mode)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The current run's info dict (sent with every heartbeat)."""
+        return self._running("info").info
 
     # -- commands and help -----------------------------------------------------------------------------------
     def commands_table(self) -> dict[str, Command]:

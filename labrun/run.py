@@ -1,25 +1,59 @@
-"""A run: one execution of a command with a fixed config, and its life from start to end."""
+"""A run: one execution of a command with a fixed config, and its life from start to end.
+
+Everything a run produces becomes a journal event (see docs/journal.md); observers are fed from the journal
+by background threads, so nothing in the training loop waits on disk, network or an observer.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import logging
+import os
+import platform
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import deque
 from typing import Any, Callable, Sequence
 
+from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
+from labrun.config.values import to_jsonable
 from labrun.options import Options
+from labrun.recorder import iso
 from labrun.seeding import seed_globals
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
+DELIVERY_TIMEOUT_ENV = "LABRUN_DELIVERY_TIMEOUT"
+DEFAULT_DELIVERY_TIMEOUT = 30.0
+logger = logging.getLogger("labrun")
+_told_about_observers = False
+
+
+class TimeoutInterrupt(Exception):
+    """Raise this from a run to record it as TIMEOUT (a time budget ran out)."""
+
+
+class RunTerminated(KeyboardInterrupt):
+    """SIGTERM arrived: the run is recorded as INTERRUPTED and the process exits with 143."""
 
 
 def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+def jsonable(value: Any) -> Any:
+    """What a store can hold: JSON values, anything else as its repr."""
+    return to_jsonable(value, force=True, on_key=None)
+
+
 class Run:
-    """Sacred's ``Run``: ``config``, ``info``, ``result``, ``status``, times, and the hooks around main."""
+    """Sacred's ``Run``: ``config``, ``info``, ``result``, ``status``, metrics, artifacts and resources."""
 
     def __init__(
         self,
@@ -36,8 +70,10 @@ class Run:
         captures: Sequence[Capture],
         pre_run_hooks: Sequence[Callable[[], Any]] = (),
         post_run_hooks: Sequence[Callable[[], Any]] = (),
+        observed: bool = True,
     ):
-        self._id: Any = options.id
+        self._id: Any = int(options.id) if options.id is not None and str(options.id).isdigit() else options.id
+        self.uid = uuid.uuid4().hex  # unique across stores and machines; every store records it
         self.experiment_info = experiment_info
         self.command = command
         self.main_function = main_function
@@ -47,6 +83,7 @@ class Run:
         self.meta_info = meta_info
         self.info: dict[str, Any] = dict(info or {})
         self.observers = list(observers)
+        self.observed = observed
         self.captures = list(captures)
         self.pre_run_hooks = list(pre_run_hooks)
         self.post_run_hooks = list(post_run_hooks)
@@ -55,20 +92,85 @@ class Run:
         self.start_time: _dt.datetime | None = None
         self.stop_time: _dt.datetime | None = None
         self.fail_trace: list[str] | None = None
+        self.artifacts: list[str] = []
+        self.resources: list[list[str]] = []
+        self._points: deque = deque()
+        self._last_step: dict[str, int] = {}
+        self._journal: Any = None
+        self._capture: Any = None
 
     @property
     def seed(self) -> int:
         return self.config["seed"]
 
+    # -- inside the run ------------------------------------------------------------------------------------
+    def log_scalar(self, name: str, value: Any, step: int | None = None) -> None:
+        """Record a point; only appends to memory (the recorder thread writes it out)."""
+        if step is None:
+            step = self._last_step.get(name, -1) + 1
+        self._last_step[name] = step
+        if value.__class__ is not float:
+            value = float(value)  # numpy and torch scalars; NaN and inf are kept
+        self._points.append((name, step, value, time.time()))
+
+    def add_artifact(self, filename: str, name: str | None = None, metadata: Any = None,
+                     content_type: str | None = None) -> str:
+        """Store a file with the run; it is copied at once, so changing or deleting it later is safe.
+
+        A second artifact with the same name is stored as ``name-2.ext`` (and so on), never over the first.
+        Returns the name it is stored under.
+        """
+        name = check_artifact_name(name if name is not None else os.path.basename(filename))
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f"artifact file '{filename}' does not exist")
+        stored_name, n = name, 1
+        while stored_name in self.artifacts:
+            n += 1
+            stored_name = numbered(name, n)
+        if stored_name != name:
+            logger.warning("an artifact named '%s' exists already; storing this one as '%s'", name, stored_name)
+        self.artifacts.append(stored_name)
+        if self._journal is not None:
+            copy = self._journal.store_file(filename, stored_name)
+            self._journal.append([{"type": "artifact", "name": stored_name, "path": copy,
+                                   "metadata": jsonable(metadata), "content_type": content_type}])
+        return stored_name
+
+    def add_resource(self, filename: str) -> None:
+        """Record a file the run reads (stored once per content)."""
+        path = os.path.abspath(filename)
+        with open(path, "rb") as f:
+            md5 = hashlib.md5(f.read()).hexdigest()
+        if [path, md5] in self.resources:
+            return
+        self.resources.append([path, md5])
+        if self._journal is not None:
+            copy = self._journal.store_file(path, os.path.basename(path))
+            self._journal.append([{"type": "resource", "path": path, "md5": md5, "stored": copy}])
+
+    def open_resource(self, filename: str, mode: str = "r") -> Any:
+        """``open()`` that also records the file as a resource."""
+        self.add_resource(filename)
+        return open(filename, mode)
+
+    # -- life cycle ----------------------------------------------------------------------------------------
     def __call__(self) -> Any:
-        """Run the command once: seed, bind captured functions, run hooks and main, record the ending."""
+        """Run the command once and record it, whatever its ending."""
         if self.status is not None:
             raise RuntimeError("this run has already been started; call ex.run() again for a new run")
+        if self.options.queue:
+            return self._queue()
+        if self.observed and not self.observers:
+            _tell_about_observers()
         seed_globals(self.seed)
         for state in self.captures:
             state.bind(self, self.config, self.seed)
         self.start_time = utcnow()
         self.status = RUNNING
+        dispatcher = recorder = None
+        restore_signal = _handle_sigterm()
+        if self.observers:
+            dispatcher, recorder = self._start_recording()
         try:
             for hook in self.pre_run_hooks:
                 hook()
@@ -76,14 +178,129 @@ class Run:
             for hook in self.post_run_hooks:
                 hook()
             self.status = COMPLETED
+        except SystemExit as exc:
+            self.status = COMPLETED if exc.code in (0, None) else FAILED
+            raise
+        except KeyboardInterrupt:
+            self.status = INTERRUPTED
+            raise
         except BaseException as exc:
             from labrun.tracebacks import format_user_traceback
 
-            self.status = FAILED
+            self.status = TIMEOUT if isinstance(exc, TimeoutInterrupt) else FAILED
             self.fail_trace = format_user_traceback(exc).splitlines(keepends=True)
             raise
         finally:
             self.stop_time = utcnow()
+            restore_signal()
             for state in self.captures:
                 state.unbind()
+            if dispatcher is not None:
+                self._finish_recording(dispatcher, recorder)
         return self.result
+
+    def _record(self) -> dict[str, Any]:
+        """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
+        return {
+            "uid": self.uid,
+            "experiment": self.experiment_info,
+            "command": self.command,
+            "host": {"hostname": socket.gethostname(), "os": [platform.system(), platform.platform()],
+                     "python_version": platform.python_version()},
+            "meta": jsonable(self.meta_info),
+            "config": self.config,
+            "status": self.status,
+            "start_time": iso(self.start_time or utcnow()),
+            "heartbeat": iso(self.start_time or utcnow()),
+            "result": None,
+            "artifacts": [],
+            "resources": [],
+            "info": jsonable(self.info),
+        }
+
+    def _start_recording(self) -> tuple[Any, Any]:
+        from labrun.dispatcher import ID_TIMEOUT, Dispatcher, RunId
+        from labrun.journal import Journal
+        from labrun.output_capture import OutputCapture
+        from labrun.recorder import Recorder
+
+        self._journal = Journal(self.uid)
+        run_id = RunId(self._id)
+        dispatcher = Dispatcher(self.observers, self._journal, run_id)
+        self._journal.append([{"type": "started", "record": self._record()}])
+        dispatcher.start()
+        self._id = run_id.wait(ID_TIMEOUT)
+        if self.options.capture != "no":
+            self._capture = OutputCapture(self.options.capture)
+            self._capture.start()
+        recorder = Recorder(self._journal, self._points, self._heartbeat, self.options.beat_interval)
+        recorder.start()
+        return dispatcher, recorder
+
+    def _heartbeat(self) -> dict[str, Any]:
+        output = self._capture.text.take_lines() if self._capture else ""
+        return {"type": "heartbeat", "info": jsonable(self.info), "output": output,
+                "result": jsonable(self.result), "time": iso(utcnow())}
+
+    def _finish_recording(self, dispatcher: Any, recorder: Any) -> None:
+        output = ""
+        if self._capture is not None:
+            self._capture.stop()
+            if self.fail_trace:  # printed by the command line after this; stored as the terminal shows it
+                self._capture.text.feed("".join(self.fail_trace))
+            output = self._capture.text.take_all()
+        recorder.stop()
+        self._journal.append([{"type": "ended", "status": self.status, "time": iso(self.stop_time),
+                               "result": jsonable(self.result), "fail_trace": self.fail_trace,
+                               "info": jsonable(self.info), "output": output}])
+        self._journal.close()
+        timeout = float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT))
+        behind = dispatcher.finish(timeout)
+        offsets = {f"{i}:{d.label}": d.offset for i, d in enumerate(dispatcher.deliveries)}
+        self._journal.record_delivery(offsets)
+        if behind:
+            logger.warning("observer%s %s did not confirm everything within %.0f s; what is missing stays in "
+                           "the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
+                           ", ".join(behind), timeout, self._journal.folder)
+        else:
+            self._journal.remove()
+
+    def _queue(self) -> None:
+        """-q: record the run as QUEUED without running it."""
+        from labrun.dispatcher import Dispatcher, RunId
+        from labrun.journal import Journal
+
+        self.status = QUEUED
+        if not self.observers:
+            return None
+        self._journal = Journal(self.uid)
+        run_id = RunId(self._id)
+        dispatcher = Dispatcher(self.observers, self._journal, run_id)
+        self._journal.append([{"type": "started", "record": self._record()}])
+        self._journal.close()
+        dispatcher.start()
+        behind = dispatcher.finish(float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT)))
+        self._id = run_id.value
+        if not behind:
+            self._journal.remove()
+        return None
+
+
+def _handle_sigterm() -> Callable[[], None]:
+    """While the run lasts, SIGTERM raises RunTerminated in the main thread so the run is recorded."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise RunTerminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _tell_about_observers() -> None:
+    global _told_about_observers
+    if not _told_about_observers:
+        _told_about_observers = True
+        logger.warning("no observer records this run; add one with -F DIR (file store), -m URL (MongoDB) or "
+                       "-o URL, or pass -u to run unobserved on purpose")

@@ -25,6 +25,13 @@ class Script:
                               capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(autouse=True)
+def private_journal(tmp_path, monkeypatch):
+    """Each test journals into its own folder and waits at most 10 s for observers at a run's end."""
+    monkeypatch.setenv("LABRUN_JOURNAL_DIR", str(tmp_path / "journal"))
+    monkeypatch.setenv("LABRUN_DELIVERY_TIMEOUT", "10")
+
+
 @pytest.fixture
 def script(tmp_path):
     """Write a script from source text and return a runner for it."""

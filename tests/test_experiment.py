@@ -102,7 +102,9 @@ def test_commands_ingredient_commands_and_unobserved():
     def evaluate():
         return "evaluated"
 
-    ex.observers.append(object())
+    from labrun.observer import RunObserver
+
+    ex.observers.append(RunObserver())
     assert ex.run("evaluate").result == "evaluated"
     assert ex.run("evaluate").observers == []
     assert ex.run("data.stats").result == "data stats"
@@ -133,7 +135,8 @@ def test_third_party_observer_through_entry_points(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeobs\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[labrun.observers]\nfake = fakeobs_mod:make\n")
     (tmp_path / "fakeobs_mod.py").write_text(
-        "class Obs:\n    def __init__(self, url):\n        self.url = url\n"
+        "from labrun.observer import RunObserver\n"
+        "class Obs(RunObserver):\n    def __init__(self, url):\n        self.url = url\n"
         "def make(url):\n    return Obs(url)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     ex = Experiment("demo")
@@ -193,7 +196,9 @@ def test_decorator_with_arguments_scopes_and_named_configs():
     def data_cfg():
         n = 10
 
-    sentinel = object()
+    from labrun.observer import RunObserver
+
+    sentinel = RunObserver()
 
     @experiment(name="dec", observers=[sentinel], ingredients=[data])
     def main(lr=0.1, width=4):

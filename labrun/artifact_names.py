@@ -1,0 +1,36 @@
+"""Artifact names: relative paths that stay inside their run's folder and never replace the run's own files."""
+
+from __future__ import annotations
+
+import posixpath
+
+from labrun.errors import LabrunError
+
+RESERVED_NAMES = frozenset({"run.json", "config.json", "metrics.json", "metrics.jsonl", "info.json", "cout.txt"})
+
+
+class ArtifactNameError(LabrunError, ValueError):
+    """An artifact name would escape the run's folder or replace one of its files."""
+
+
+def check_artifact_name(name: str) -> str:
+    """The name in normal form (``a/b.png``), or a clear error."""
+    if not isinstance(name, str) or not name.strip():
+        raise ArtifactNameError("an artifact needs a non-empty name; pass name='model.pt'")
+    normal = posixpath.normpath(name.replace("\\", "/"))
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise ArtifactNameError(f"artifact name '{name}' is absolute; give a name relative to the run's folder, "
+                                f"e.g. name='{posixpath.basename(normal)}'")
+    if normal == ".." or normal.startswith("../") or "/../" in f"/{normal}/":
+        raise ArtifactNameError(f"artifact name '{name}' leaves the run's folder; use a name without '..', "
+                                f"e.g. name='{posixpath.basename(normal)}'")
+    if normal in RESERVED_NAMES:
+        raise ArtifactNameError(f"artifact name '{name}' is reserved for the run's own record "
+                                f"({', '.join(sorted(RESERVED_NAMES))}); choose another, e.g. name='my_{name}'")
+    return normal
+
+
+def numbered(name: str, n: int) -> str:
+    """``model.pt`` -> ``model-2.pt``: the name of the n-th artifact given the same name."""
+    stem, ext = posixpath.splitext(name)
+    return f"{stem}-{n}{ext}"

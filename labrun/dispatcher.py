@@ -1,0 +1,135 @@
+"""Feeding observers from the journal: one delivery thread per observer, each with its own cursor.
+
+An observer that raises or is slow holds up only its own thread: the run and the other observers go on.
+Errors are logged once per observer and retried with backoff; what is still undelivered when the run ends
+(after a bounded wait) stays in the journal for ``labrun sync``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Sequence
+
+from labrun.journal import Journal, read_events
+
+logger = logging.getLogger("labrun.dispatch")
+ID_TIMEOUT = 5.0  # seconds the run waits at start for the first observer to name its id
+MAX_BACKOFF = 30.0
+
+
+class RunId:
+    """The run's id, named by the highest-priority observer (or ``--id``), awaited by the others."""
+
+    def __init__(self, value: Any = None):
+        self.value = value
+        self.known = threading.Event()
+        if value is not None:
+            self.known.set()
+
+    def set(self, value: Any) -> None:
+        if not self.known.is_set():
+            self.value = value
+            self.known.set()
+
+    def wait(self, timeout: float) -> Any:
+        self.known.wait(timeout)
+        return self.value
+
+
+class Delivery(threading.Thread):
+    """Delivers journal events to one observer, in order, retrying the event that failed."""
+
+    def __init__(self, observer: Any, journal: Journal, run_id: RunId, primary: bool):
+        super().__init__(name=f"labrun-deliver-{type(observer).__name__}", daemon=True)
+        self.observer = observer
+        self.journal = journal
+        self.run_id = run_id
+        self.primary = primary
+        self.offset = 0
+        self.failures = 0
+        self.retry_at = 0.0
+        self.deadline: float | None = None
+        self.done = False
+
+    @property
+    def label(self) -> str:
+        return getattr(self.observer, "name", type(self.observer).__name__)
+
+    def run(self) -> None:
+        while True:
+            if time.monotonic() >= self.retry_at:
+                self._deliver_available()
+            if self.offset >= self.journal.committed and self.journal.closed:
+                self.done = True
+                return
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                return
+            with self.journal.changed:
+                if self.offset >= self.journal.committed and not self.journal.closed:
+                    self.journal.changed.wait(0.25)
+                else:
+                    self.journal.changed.wait(0.02 if time.monotonic() < self.retry_at else 0)
+
+    def _deliver_available(self) -> None:
+        limit = self.journal.committed
+        if self.offset >= limit:
+            return
+        try:
+            for end, event in read_events(self.journal.path, self.offset, limit):
+                self._handle(event)
+                self.offset = end
+            if self.failures:
+                logger.warning("observer %s is delivering again", self.label)
+            self.failures = 0
+        except Exception as exc:  # an observer's failure must never reach the run
+            self.failures += 1
+            if self.failures == 1:
+                logger.error("observer %s failed (%s: %s); retrying in the background, the run goes on",
+                             self.label, type(exc).__name__, exc)
+            self.retry_at = time.monotonic() + min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 8))
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        obs = self.observer
+        if kind == "started":
+            given = None if self.primary else self.run_id.wait(ID_TIMEOUT)
+            chosen = obs.started(event["record"], given if given is not None else self.run_id.value)
+            if self.primary:
+                self.run_id.set(chosen)
+        elif kind == "metrics":
+            obs.metrics(event["metrics"])
+        elif kind == "heartbeat":
+            obs.heartbeat(event["info"], event["output"], event["result"], event["time"])
+        elif kind == "artifact":
+            obs.artifact(event["name"], event["path"], event["metadata"], event["content_type"])
+        elif kind == "resource":
+            obs.resource(event["path"], event["md5"], event["stored"])
+        elif kind == "ended":
+            obs.ended(event["status"], event["time"], event["result"], event["fail_trace"], event["info"],
+                      event["output"])
+
+
+class Dispatcher:
+    """Starts a delivery thread per observer and ends them within a bounded time."""
+
+    def __init__(self, observers: Sequence[Any], journal: Journal, run_id: RunId):
+        ordered = sorted(observers, key=lambda o: -getattr(o, "priority", 0))
+        self.journal = journal
+        self.run_id = run_id
+        self.deliveries = [Delivery(o, journal, run_id, primary=(i == 0 and run_id.value is None))
+                           for i, o in enumerate(ordered)]
+
+    def start(self) -> None:
+        for delivery in self.deliveries:
+            delivery.start()
+
+    def finish(self, timeout: float) -> list[str]:
+        """Wait up to ``timeout`` seconds for every observer; the names of those left behind."""
+        deadline = time.monotonic() + timeout
+        for delivery in self.deliveries:
+            delivery.deadline = deadline
+        for delivery in self.deliveries:
+            delivery.join(max(0.0, deadline - time.monotonic()) + 1.0)
+        return [d.label for d in self.deliveries if not d.done]

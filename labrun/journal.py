@@ -1,0 +1,97 @@
+"""The run journal: an append-only local file that every event reaches before any observer sees it.
+
+Layout of one run's journal folder (``<journal root>/<uid>/``, see docs/journal.md):
+
+    events.jsonl    one JSON object per line: {"seq": n, "type": ..., ...}
+    files/          copies of artifacts and resources, so deleting the originals loses nothing
+    delivered.json  per observer, the byte offset of the journal it has confirmed (written at the end)
+
+The training thread never touches this file: metrics and output are buffered in memory and written by the
+recorder thread in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from typing import Any, Iterator
+
+ENV_DIR = "LABRUN_JOURNAL_DIR"
+
+
+def journal_root() -> str:
+    """``$LABRUN_JOURNAL_DIR``, else ``$XDG_STATE_HOME/labrun/journal``, else ``~/.local/state/labrun/journal``."""
+    if os.environ.get(ENV_DIR):
+        return os.environ[ENV_DIR]
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "labrun", "journal")
+
+
+class Journal:
+    """Appends events for one run and tells readers how far it is safely written."""
+
+    def __init__(self, uid: str, root: str | None = None):
+        self.folder = os.path.join(root or journal_root(), uid)
+        os.makedirs(os.path.join(self.folder, "files"), exist_ok=True)
+        self.path = os.path.join(self.folder, "events.jsonl")
+        self._file = open(self.path, "ab")
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.committed = 0  # bytes that readers may read: whole lines only
+        self.changed = threading.Condition()
+        self.closed = False
+
+    def append(self, events: list[dict[str, Any]]) -> None:
+        """Write events as whole lines and wake the readers."""
+        if not events:
+            return
+        with self._lock:
+            lines = []
+            for event in events:
+                self._seq += 1
+                event["seq"] = self._seq
+                lines.append(json.dumps(event, separators=(",", ":")))
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            self._file.write(data)
+            self._file.flush()  # reaches the OS: survives the process being killed
+            self.committed += len(data)
+        with self.changed:
+            self.changed.notify_all()
+
+    def store_file(self, source: str, name: str) -> str:
+        """Copy a file into the journal (so later changes to the original do not matter); its new path."""
+        target = os.path.join(self.folder, "files", f"{self._seq:08d}-{os.path.basename(name)}")
+        shutil.copyfile(source, target)
+        return target
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        self.closed = True
+        with self.changed:
+            self.changed.notify_all()
+
+    def record_delivery(self, offsets: dict[str, int]) -> None:
+        tmp = os.path.join(self.folder, "delivered.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(offsets, f)
+        os.replace(tmp, os.path.join(self.folder, "delivered.json"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def read_events(path: str, offset: int, limit: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Events between byte ``offset`` and ``limit``, each with the offset just after it."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read(limit - offset)
+    position = offset
+    for line in data.splitlines(keepends=True):
+        position += len(line)
+        if line.endswith(b"\n"):
+            yield position, json.loads(line)

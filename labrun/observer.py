@@ -1,0 +1,41 @@
+"""What an observer implements. Observers are fed from the run's journal by their own delivery thread.
+
+Each method receives one journal event's content. A method that raises is retried later with the same
+content (the journal keeps it), so methods should tolerate a repeat of the call that failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RunObserver:
+    """Base class: every method is optional; the default does nothing."""
+
+    #: Observers with higher priority are asked first for the run's id.
+    priority: int = 0
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def started(self, record: dict[str, Any], _id: Any) -> Any:
+        """A run started (``record`` is the run record). Return the id used, or None; ``_id`` is the id
+        chosen by a higher-priority observer (or ``--id``), to be used when given."""
+        return _id
+
+    def metrics(self, metrics: dict[str, dict[str, list]]) -> None:
+        """New points: ``{name: {"steps": [...], "values": [...], "timestamps": [POSIX seconds...]}}``."""
+
+    def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
+        """The run is alive: its info, the output produced since the last beat, the result so far."""
+
+    def artifact(self, name: str, path: str, metadata: Any, content_type: str | None) -> None:
+        """A file to store under ``name``; ``path`` is the journal's copy."""
+
+    def resource(self, path: str, md5: str, stored_path: str) -> None:
+        """A file the run read; ``stored_path`` is the journal's copy."""
+
+    def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
+              info: dict[str, Any], output: str) -> None:
+        """The run ended with ``status``; ``output`` is what was printed since the last beat."""

@@ -1,0 +1,140 @@
+"""Capturing what a run prints, as the terminal showed it.
+
+``fd`` (the default on Linux) redirects file descriptors 1 and 2 through pipes, so output of C extensions and
+subprocesses is caught too; ``sys`` replaces sys.stdout and sys.stderr; ``no`` captures nothing. Everything
+still reaches the terminal. Carriage returns and backspaces are applied, so a progress bar is stored as
+its last state, not as thousands of redraws.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import sys
+import threading
+from typing import IO, Any
+
+_CONTROL = re.compile(r"(\r\n|\r|\n|\x08)")
+
+
+class TerminalText:
+    """Text with \\r and \\b applied; complete lines can be taken as they are committed."""
+
+    def __init__(self) -> None:
+        self._done: list[str] = []
+        self._line = ""
+        self._cursor = 0
+        self._lock = threading.Lock()
+
+    def feed(self, text: str) -> None:
+        with self._lock:
+            for part in _CONTROL.split(text):
+                if not part:
+                    continue
+                if part in ("\n", "\r\n"):
+                    self._done.append(self._line + "\n")
+                    self._line, self._cursor = "", 0
+                elif part == "\r":
+                    self._cursor = 0
+                elif part == "\x08":
+                    self._cursor = max(0, self._cursor - 1)
+                else:
+                    end = self._cursor + len(part)
+                    self._line = self._line[:self._cursor] + part + self._line[end:]
+                    self._cursor = end
+
+    def take_lines(self) -> str:
+        """The lines completed since the last call."""
+        with self._lock:
+            done, self._done = self._done, []
+        return "".join(done)
+
+    def take_all(self) -> str:
+        """Everything not yet taken, the unfinished last line included."""
+        with self._lock:
+            done, self._done = self._done, []
+            line, self._line, self._cursor = self._line, "", 0
+        return "".join(done) + line
+
+
+class _Tee:
+    """A text stream that writes through to ``target`` and into the captured text."""
+
+    def __init__(self, target: IO[str], text: TerminalText):
+        self._target = target
+        self._text = text
+
+    def write(self, data: str) -> int:
+        self._text.feed(data)
+        return self._target.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
+class OutputCapture:
+    """Start with ``start()``; take new lines with ``text.take_lines()``; ``stop()`` restores everything."""
+
+    def __init__(self, mode: str | None):
+        self.mode = mode or ("fd" if sys.platform.startswith("linux") else "sys")
+        self.text = TerminalText()
+        self._saved_fds: list[int] = []
+        self._readers: list[threading.Thread] = []
+        self._saved_streams: tuple[Any, Any] | None = None
+
+    def start(self) -> None:
+        if self.mode == "sys":
+            self._saved_streams = (sys.stdout, sys.stderr)
+            sys.stdout = _Tee(sys.stdout, self.text)  # type: ignore[assignment]
+            sys.stderr = _Tee(sys.stderr, self.text)  # type: ignore[assignment]
+        elif self.mode == "fd":
+            _flush_std()
+            for fd in (1, 2):
+                saved = os.dup(fd)
+                read_end, write_end = os.pipe()
+                os.dup2(write_end, fd)
+                os.close(write_end)
+                self._saved_fds.append(saved)
+                reader = threading.Thread(target=self._pump, args=(read_end, saved), daemon=True,
+                                          name=f"labrun-capture-fd{fd}")
+                reader.start()
+                self._readers.append(reader)
+
+    def _pump(self, read_end: int, terminal: int) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            while True:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                try:
+                    os.write(terminal, chunk)
+                except OSError:
+                    pass
+                self.text.feed(decoder.decode(chunk))
+            self.text.feed(decoder.decode(b"", final=True))
+        finally:
+            os.close(read_end)
+
+    def stop(self) -> None:
+        if self._saved_streams is not None:
+            sys.stdout, sys.stderr = self._saved_streams
+            self._saved_streams = None
+        if self._saved_fds:
+            _flush_std()
+            for fd, saved in zip((1, 2), self._saved_fds):
+                os.dup2(saved, fd)  # closes our pipe's write end: the reader sees EOF
+            for reader in self._readers:
+                reader.join(2.0)  # a subprocess still holding the pipe must not hang the run's end
+            for saved in self._saved_fds:
+                os.close(saved)
+            self._saved_fds, self._readers = [], []
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
