@@ -31,6 +31,7 @@ class FileStorageObserver(RunObserver):
     def __init__(self, basedir: str):
         self.basedir = os.path.abspath(basedir)
         self.run_dir: str | None = None
+        self._uid: str | None = None
         self.run_entry: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
 
@@ -44,11 +45,12 @@ class FileStorageObserver(RunObserver):
 
     # -- events ------------------------------------------------------------------------------------------
     def started(self, record: dict[str, Any], _id: Any) -> Any:
-        if self.run_dir is None:  # a retried start keeps the folder it claimed
-            self.run_dir, _id = self._claim(_id)
-        else:
+        if self.run_dir is not None and self._uid == record["uid"]:  # a retried start keeps its folder
             _id = os.path.basename(self.run_dir)
             _id = int(_id) if _id.isdigit() else _id
+        else:  # the same observer object records each new run in a new folder
+            self.run_dir, _id = self._claim(_id)
+            self._uid = record["uid"]
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
         self.info = record.get("info") or {}
         write_json_atomic(self._path("config.json"), record["config"])

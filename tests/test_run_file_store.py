@@ -1,0 +1,321 @@
+"""Runs recorded in the file store: statuses, exit codes, output, metrics, artifacts, concurrency, crashes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from labrun import Experiment
+from labrun.artifact_names import ArtifactNameError
+from labrun.observer import RunObserver
+
+EXP = '''
+import os, sys, time
+from labrun import Experiment
+from labrun.run import TimeoutInterrupt
+
+ex = Experiment("store")
+
+
+@ex.config
+def cfg():
+    n = 5
+    mode = "ok"
+
+
+@ex.automain
+def main(n, mode, _run):
+    for i in range(n):
+        _run.log_scalar("loss", 1.0 / (i + 1))
+        _run.log_scalar("acc", i * 0.1, step=i * 10)
+    _run.info["done"] = n
+    print("before the ending")
+    if mode == "fail":
+        raise ValueError("the tail must survive")
+    if mode == "exit0":
+        sys.exit(0)
+    if mode == "timeout":
+        raise TimeoutInterrupt("out of time")
+    if mode == "progress":
+        for i in range(500):
+            print(f"\\rstep {i:3d}/500", end="", flush=True)
+        print()
+        os.system("echo from a subprocess")
+    if mode == "wait":
+        print("READY", flush=True)
+        while True:
+            _run.log_scalar("tick", time.time())
+            time.sleep(0.01)
+    return n * 2
+'''
+
+
+@pytest.fixture
+def exp(script):
+    return script(EXP)
+
+
+def load(exp, run_id=1, name="run.json"):
+    path = exp.path.parent / "runs" / str(run_id) / name
+    return json.loads(path.read_text())
+
+
+def test_completed_run_layout(exp):
+    out = exp.run("-F", "runs")
+    assert out.returncode == 0, out.stderr
+    run = load(exp)
+    assert run["status"] == "COMPLETED" and run["result"] == 10
+    assert run["experiment"]["name"] == "store" and run["command"] == "main"
+    assert len(run["uid"]) == 32 and run["start_time"] <= run["stop_time"]
+    assert load(exp, name="config.json")["n"] == 5
+    assert load(exp, name="info.json") == {"done": 5}
+    metrics = load(exp, name="metrics.json")
+    assert metrics["loss"]["steps"] == [0, 1, 2, 3, 4] and metrics["loss"]["values"][1] == 0.5
+    assert metrics["acc"]["steps"] == [0, 10, 20, 30, 40] and len(metrics["acc"]["timestamps"]) == 5
+    assert "before the ending" in (exp.path.parent / "runs/1/cout.txt").read_text()
+    assert exp.run("-o", "file://runs").returncode == 0
+    assert load(exp, 2)["status"] == "COMPLETED"
+
+
+def test_failed_run_keeps_traceback_and_output_tail(exp):
+    out = exp.run("-F", "runs", "with", "mode=fail")
+    assert out.returncode == 1
+    run = load(exp)
+    assert run["status"] == "FAILED"
+    assert "ValueError: the tail must survive" in "".join(run["fail_trace"])
+    cout = (exp.path.parent / "runs/1/cout.txt").read_text()
+    assert "before the ending" in cout and "ValueError: the tail must survive" in cout
+    assert load(exp, name="metrics.json")["loss"]["steps"] == [0, 1, 2, 3, 4]
+
+
+def test_sys_exit_zero_is_completed(exp):
+    out = exp.run("-F", "runs", "with", "mode=exit0")
+    assert out.returncode == 0 and load(exp)["status"] == "COMPLETED"
+
+
+def test_timeout_status(exp):
+    out = exp.run("-F", "runs", "with", "mode=timeout")
+    assert out.returncode == 1 and load(exp)["status"] == "TIMEOUT"
+
+
+def test_queued_run_is_recorded_without_running(exp):
+    out = exp.run("-F", "runs", "-q")
+    assert out.returncode == 0
+    run = load(exp)
+    assert run["status"] == "QUEUED" and not (exp.path.parent / "runs/1/metrics.json").exists()
+
+
+def test_progress_bar_is_collapsed_and_subprocess_output_caught(exp):
+    out = exp.run("-F", "runs", "with", "mode=progress")
+    assert out.returncode == 0, out.stderr
+    cout = (exp.path.parent / "runs/1/cout.txt").read_text()
+    assert "step 499/500\n" in cout and "step 498" not in cout and "\r" not in cout
+    assert "from a subprocess" in cout
+    assert out.stdout.count("step ") == 500  # the terminal still got every redraw
+
+
+def test_sys_capture_mode(exp):
+    out = exp.run("-F", "runs", "-C", "sys")
+    assert out.returncode == 0
+    assert "before the ending" in (exp.path.parent / "runs/1/cout.txt").read_text()
+
+
+def test_beats_off_still_records_everything(exp):
+    out = exp.run("-F", "runs", "-b", "0", "with", "n=1000")
+    assert out.returncode == 0
+    assert len(load(exp, name="metrics.json")["loss"]["values"]) == 1000
+    assert load(exp, name="info.json") == {"done": 1000}
+
+
+def start_waiting(exp, *args):
+    proc = subprocess.Popen([sys.executable, str(exp.path), "-F", "runs", "with", "mode=wait", *args],
+                            cwd=exp.path.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    deadline = time.time() + 30
+    while time.time() < deadline and not (exp.path.parent / "runs/1/run.json").exists():
+        time.sleep(0.05)
+    time.sleep(1.5)
+    return proc
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signals_are_recorded_as_interrupted(exp, sig, code):
+    proc = start_waiting(exp)
+    proc.send_signal(sig)
+    try:
+        proc.wait(30)
+    finally:
+        proc.kill()
+    assert proc.returncode == code
+    run = load(exp)
+    assert run["status"] == "INTERRUPTED"
+    assert len(load(exp, name="metrics.json")["tick"]["values"]) > 10
+
+
+def test_sigkill_leaves_parseable_record_and_metrics_up_to_the_last_second(exp):
+    proc = start_waiting(exp)
+    time.sleep(1.0)
+    killed_at = time.time()
+    proc.kill()
+    proc.wait(10)
+    run = load(exp)  # parses: run.json is only ever replaced whole
+    assert run["status"] == "RUNNING"
+    from labrun.observers.file_storage import read_metrics
+
+    ticks = read_metrics(str(exp.path.parent / "runs" / "1"))["tick"]["values"]
+    assert ticks and killed_at - max(ticks) < 1.5, f"last point {killed_at - max(ticks):.2f} s before the kill"
+
+
+def test_concurrent_runs_get_distinct_ids(exp):
+    procs = [subprocess.Popen([sys.executable, str(exp.path), "-F", "runs", "-l", "ERROR", "with", f"n={i + 1}"],
+                              cwd=exp.path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for i in range(32)]
+    for proc in procs:
+        proc.wait(120)
+        assert proc.returncode == 0, proc.stderr.read()
+    runs = exp.path.parent / "runs"
+    ids = sorted(int(p.name) for p in runs.iterdir() if p.name.isdigit())
+    assert ids == list(range(1, 33))
+    counts = sorted(len(json.loads((runs / str(i) / "metrics.json").read_text())["loss"]["values"]) for i in ids)
+    assert counts == list(range(1, 33))  # every run's every point, each in its own folder
+
+
+class Raising(RunObserver):
+    def started(self, record, _id):
+        raise RuntimeError("database down")
+
+    metrics = heartbeat = ended = started
+
+
+class Sleeping(RunObserver):
+    def __init__(self):
+        self.calls = 0
+
+    def started(self, record, _id):
+        time.sleep(5)
+        return _id
+
+    def metrics(self, metrics):
+        time.sleep(5)
+
+
+def test_failing_and_slow_observers_cost_the_loop_nothing(tmp_path, monkeypatch, caplog):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    monkeypatch.setenv("LABRUN_DELIVERY_TIMEOUT", "2")
+    ex = Experiment("iso")
+    ex.observers += [Raising(), Sleeping(), FileStorageObserver(str(tmp_path / "runs"))]
+
+    @ex.main
+    def main(_run):
+        start = time.perf_counter()
+        for i in range(100_000):
+            _run.log_scalar("x", i)
+        return time.perf_counter() - start
+
+    run = ex.run()
+    assert run.result < 2.0  # a blocking design would wait 5 s per call of the sleeping observer
+    assert run._id == 1  # the file store named the run (highest priority that answered)
+    metrics = json.loads((tmp_path / "runs/1/metrics.json").read_text())
+    assert len(metrics["x"]["values"]) == 100_000
+    assert json.loads((tmp_path / "runs/1/run.json").read_text())["status"] == "COMPLETED"
+    assert caplog.text.count("observer Raising failed") == 1  # logged once, not per retry
+    assert "did not confirm everything" in caplog.text
+    journal = os.environ["LABRUN_JOURNAL_DIR"]
+    left = os.listdir(journal)
+    assert len(left) == 1 and os.path.exists(os.path.join(journal, left[0], "delivered.json"))
+
+
+def test_journal_is_removed_once_every_observer_confirmed(tmp_path):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    ex = Experiment("clean")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+
+    @ex.main
+    def main(_run):
+        _run.log_scalar("a", 1)
+
+    ex.run()
+    assert os.listdir(os.environ["LABRUN_JOURNAL_DIR"]) == []
+
+
+def test_artifacts_names_copies_and_duplicates(tmp_path):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    ex = Experiment("art")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+    src = tmp_path / "model.txt"
+
+    @ex.main
+    def main(_run):
+        src.write_text("first")
+        _run.add_artifact(str(src))
+        src.write_text("second")
+        stored = _run.add_artifact(str(src))
+        src.unlink()  # the journal has its own copy
+        for bad in ["../escape.txt", "/etc/passwd", "run.json", "a/../../b"]:
+            with pytest.raises(ArtifactNameError):
+                _run.add_artifact(__file__, name=bad)
+        _run.add_artifact(__file__, name="plots/code.py", metadata={"kind": "code"})
+        return stored
+
+    run = ex.run()
+    assert run.result == "model-2.txt"
+    folder = tmp_path / "runs" / "1"
+    assert (folder / "model.txt").read_text() == "first" and (folder / "model-2.txt").read_text() == "second"
+    assert (folder / "plots" / "code.py").exists()
+    assert json.loads((folder / "run.json").read_text())["artifacts"] == ["model.txt", "model-2.txt", "plots/code.py"]
+
+
+def test_resources_are_deduplicated_by_content(tmp_path):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    ex = Experiment("res")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+
+    @ex.main
+    def main():
+        with ex.open_resource(str(data)) as f:
+            return f.read()
+
+    ex.run()
+    ex.run()
+    stored = os.listdir(tmp_path / "runs" / "_resources")
+    assert len(stored) == 1 and stored[0].startswith("data_") and stored[0].endswith(".csv")
+    run = json.loads((tmp_path / "runs/2/run.json").read_text())
+    assert run["resources"] == [[str(data), os.path.join("_resources", stored[0])]]
+
+
+def test_ex_shortcuts_and_numpy_nan_values(tmp_path):
+    import numpy as np
+
+    from labrun.observers.file_storage import FileStorageObserver
+
+    ex = Experiment("short")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+
+    @ex.main
+    def main():
+        ex.log_scalar("v", np.float32(1.5))
+        ex.log_scalar("v", float("nan"))
+        ex.log_scalar("v", float("inf"))
+        ex.info["k"] = 1
+
+    ex.run()
+    values = json.loads((tmp_path / "runs/1/metrics.json").read_text())["v"]["values"]
+    assert values[0] == 1.5 and values[1] != values[1] and values[2] == float("inf")
+    with pytest.raises(RuntimeError, match="only while a run is going on"):
+        ex.log_scalar("v", 1)
+
+
+def test_no_observer_says_how_to_add_one(exp):
+    out = exp.run()
+    assert "no observer records this run; add one with -F DIR" in out.stderr
+    assert "no observer" not in exp.run("-u").stderr
