@@ -13,6 +13,7 @@ import time
 from typing import Any, Sequence
 
 from labrun.journal import Journal, read_events
+from labrun.metric_codec import decode
 
 logger = logging.getLogger("labrun.dispatch")
 ID_TIMEOUT = 5.0  # seconds the run waits at start for the first observer to name its id
@@ -99,7 +100,7 @@ class Delivery(threading.Thread):
             if self.primary:
                 self.run_id.set(chosen)
         elif kind == "metrics":
-            obs.metrics(event["metrics"])
+            obs.metrics({name: decode(series) for name, series in event["metrics"].items()})
         elif kind == "heartbeat":
             obs.heartbeat(event["info"], event["output"], event["result"], event["time"])
         elif kind == "artifact":

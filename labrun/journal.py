@@ -85,11 +85,16 @@ class Journal:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+READ_CHUNK = 4 << 20  # bytes a reader holds at once (more only for a single longer line)
+
+
 def read_events(path: str, offset: int, limit: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Events between byte ``offset`` and ``limit``, each with the offset just after it."""
+    """Whole events between byte ``offset`` and ``limit``, each with the offset just after it."""
     with open(path, "rb") as f:
         f.seek(offset)
-        data = f.read(limit - offset)
+        data = f.read(min(limit - offset, READ_CHUNK))
+        if b"\n" not in data:
+            data += f.read(limit - offset - len(data))
     position = offset
     for line in data.splitlines(keepends=True):
         position += len(line)

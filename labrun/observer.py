@@ -24,8 +24,9 @@ class RunObserver:
         chosen by a higher-priority observer (or ``--id``), to be used when given."""
         return _id
 
-    def metrics(self, metrics: dict[str, dict[str, list]]) -> None:
-        """New points: ``{name: {"steps": [...], "values": [...], "timestamps": [POSIX seconds...]}}``."""
+    def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        """New points: ``{name: {"steps": ..., "values": ..., "timestamps": ...}}``, each an ``array('d')``;
+        steps are whole numbers, timestamps POSIX seconds."""
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
         """The run is alive: its info, the output produced since the last beat, the result so far."""

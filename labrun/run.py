@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import deque
+from array import array
 from typing import Any, Callable, Sequence
 
 from labrun.artifact_names import check_artifact_name, numbered
@@ -94,7 +94,7 @@ class Run:
         self.fail_trace: list[str] | None = None
         self.artifacts: list[str] = []
         self.resources: list[list[str]] = []
-        self._points: deque = deque()
+        self._points: dict[str, array] = {}  # per metric: step, value, time, step, value, time, ...
         self._last_step: dict[str, int] = {}
         self._journal: Any = None
         self._capture: Any = None
@@ -111,7 +111,10 @@ class Run:
         self._last_step[name] = step
         if value.__class__ is not float:
             value = float(value)  # numpy and torch scalars; NaN and inf are kept
-        self._points.append((name, step, value, time.time()))
+        buffer = self._points.get(name)
+        if buffer is None:
+            buffer = self._points[name] = array("d")
+        buffer.extend((step, value, time.time()))  # one C call: atomic under the GIL, 24 bytes a point
 
     def add_artifact(self, filename: str, name: str | None = None, metadata: Any = None,
                      content_type: str | None = None) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 from labrun.artifact_names import check_artifact_name
 from labrun.atomic_file import write_json_atomic
 from labrun.observer import RunObserver
-from labrun.recorder import iso
+from labrun.metric_codec import Series, decode, encode, new_series
+from labrun.recorder import iso_times
 
 
 class FileStorageObserver(RunObserver):
@@ -59,8 +60,8 @@ class FileStorageObserver(RunObserver):
         self._save_run()
         return _id
 
-    def metrics(self, metrics: dict[str, dict[str, list]]) -> None:
-        lines = [json.dumps({"name": name, **series}) for name, series in metrics.items()]
+    def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        lines = [json.dumps({"name": name, **encode(series)}) for name, series in metrics.items()]
         with open(self._path("metrics.jsonl"), "a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -99,7 +100,7 @@ class FileStorageObserver(RunObserver):
               info: dict[str, Any], output: str) -> None:
         self._append_output(output)
         write_json_atomic(self._path("info.json"), info)
-        write_json_atomic(self._path("metrics.json"), read_metrics(self.run_dir))
+        write_sacred_metrics(self._path("metrics.json"), read_metrics(self.run_dir))
         self.run_entry.update(status=status, stop_time=stop_time, heartbeat=stop_time, result=result)
         if fail_trace:
             self.run_entry["fail_trace"] = fail_trace
@@ -138,9 +139,9 @@ class FileStorageObserver(RunObserver):
                 f.write(output)
 
 
-def read_metrics(run_dir: str) -> dict[str, dict[str, list]]:
-    """Sacred's metrics.json content, rebuilt from metrics.jsonl (also after a run was killed)."""
-    merged: dict[str, dict[str, list]] = {}
+def read_metrics(run_dir: str) -> dict[str, Series]:
+    """Every point in metrics.jsonl (also after a run was killed: a line cut short is ignored)."""
+    merged: dict[str, Series] = {}
     path = os.path.join(run_dir, "metrics.jsonl")
     if not os.path.exists(path):
         return merged
@@ -149,8 +150,34 @@ def read_metrics(run_dir: str) -> dict[str, dict[str, list]]:
             if not line.endswith("\n"):
                 break  # a line cut by a crash: everything before it is whole
             batch = json.loads(line)
-            series = merged.setdefault(batch["name"], {"steps": [], "values": [], "timestamps": []})
-            series["steps"] += batch["steps"]
-            series["values"] += batch["values"]
-            series["timestamps"] += [iso(t) for t in batch["timestamps"]]
+            series = merged.setdefault(batch["name"], new_series())
+            for field, values in decode(batch).items():
+                series[field].extend(values)
     return merged
+
+
+def write_sacred_metrics(path: str, metrics: dict[str, Series], chunk: int = 50_000) -> None:
+    """Write Sacred's metrics.json in chunks (atomically): memory stays flat however many points."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("{")
+        for n, (name, series) in enumerate(metrics.items()):
+            f.write(f'{"," if n else ""}\n  {json.dumps(name)}: {{')
+            for m, field in enumerate(("steps", "values", "timestamps")):
+                f.write(f'{"," if m else ""}\n    "{field}": [')
+                values = series[field]
+                for start in range(0, len(values), chunk):
+                    part = values[start:start + chunk]
+                    if field == "timestamps":
+                        text = json.dumps(iso_times(part))
+                    elif field == "steps":
+                        text = json.dumps(list(map(int, part)))
+                    else:
+                        text = json.dumps(part.tolist())
+                    f.write(("," if start else "") + text[1:-1])
+                f.write("]")
+            f.write("\n  }")
+        f.write("\n}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
