@@ -7,15 +7,11 @@ by background threads, so nothing in the training loop waits on disk, network or
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import os
-import platform
 import signal
-import socket
 import threading
 import time
-import uuid
 from array import array
 from typing import Any, Callable, Sequence
 
@@ -73,7 +69,7 @@ class Run:
         observed: bool = True,
     ):
         self._id: Any = int(options.id) if options.id is not None and str(options.id).isdigit() else options.id
-        self.uid = uuid.uuid4().hex  # unique across stores and machines; every store records it
+        self.uid = os.urandom(16).hex()  # 128 random bits: unique across stores and machines
         self.experiment_info = experiment_info
         self.command = command
         self.main_function = main_function
@@ -141,6 +137,8 @@ class Run:
 
     def add_resource(self, filename: str) -> None:
         """Record a file the run reads (stored once per content)."""
+        import hashlib
+
         path = os.path.abspath(filename)
         with open(path, "rb") as f:
             md5 = hashlib.md5(f.read()).hexdigest()
@@ -204,6 +202,9 @@ class Run:
 
     def _record(self) -> dict[str, Any]:
         """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
+        import platform
+        import socket
+
         return {
             "uid": self.uid,
             "experiment": self.experiment_info,
