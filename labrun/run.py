@@ -29,6 +29,7 @@ DELIVERY_TIMEOUT_ENV = "LABRUN_DELIVERY_TIMEOUT"
 DEFAULT_DELIVERY_TIMEOUT = 30.0
 logger = logging.getLogger("labrun")
 _told_about_observers = False
+_now = time.time
 
 
 class TimeoutInterrupt(Exception):
@@ -102,15 +103,15 @@ class Run:
     # -- inside the run ------------------------------------------------------------------------------------
     def log_scalar(self, name: str, value: Any, step: int | None = None) -> None:
         """Record a point; only appends to memory (the recorder thread writes it out)."""
-        if step is None:
-            step = self._last_step.get(name, -1) + 1
-        self._last_step[name] = step
-        if value.__class__ is not float:
-            value = float(value)  # numpy and torch scalars; NaN and inf are kept
         buffer = self._points.get(name)
         if buffer is None:
             buffer = self._points[name] = array("d")
-        buffer.extend((step, value, time.time()))  # one C call: atomic under the GIL, 24 bytes a point
+            self._last_step[name] = -1
+        if step is None:
+            step = self._last_step[name] + 1
+        self._last_step[name] = step
+        # One C call, atomic under the GIL, 24 bytes a point; float() takes numpy and torch scalars.
+        buffer.extend((step, value if value.__class__ is float else float(value), _now()))
 
     def add_artifact(self, filename: str, name: str | None = None, metadata: Any = None,
                      content_type: str | None = None) -> str:
