@@ -29,6 +29,15 @@ def journal_root() -> str:
     return os.path.join(state, "labrun", "journal")
 
 
+def undelivered(root: str | None = None, exclude: str | None = None) -> list[str]:
+    """Journal folders of earlier runs that some observer has not confirmed."""
+    root = root or journal_root()
+    try:
+        return sorted(e.path for e in os.scandir(root) if e.is_dir() and e.name != exclude)
+    except FileNotFoundError:
+        return []
+
+
 class Journal:
     """Appends events for one run and tells readers how far it is safely written."""
 

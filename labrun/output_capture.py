@@ -74,7 +74,7 @@ class _Tee:
 
 
 class OutputCapture:
-    """Start with ``start()``; take new lines with ``text.take_lines()``; ``stop()`` restores everything."""
+    """Start with ``start()``; take new lines with ``take_output()``; ``stop()`` restores everything."""
 
     def __init__(self, mode: str | None):
         self.mode = mode or ("fd" if sys.platform.startswith("linux") else "sys")
@@ -116,6 +116,11 @@ class OutputCapture:
             self.text.feed(decoder.decode(b"", final=True))
         finally:
             os.close(read_end)
+
+    def take_output(self) -> str:
+        """Complete lines printed so far; Python's own buffers are flushed first so prints are not held back."""
+        _flush_std()
+        return self.text.take_lines()
 
     def stop(self) -> None:
         if self._saved_streams is not None:

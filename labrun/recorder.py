@@ -62,17 +62,19 @@ class Recorder(threading.Thread):
                 next_beat = time.monotonic() + self.beat_interval
 
     def flush_metrics(self) -> None:
-        """Write every point logged so far, in batches of at most MAX_BATCH points per metric."""
+        """Write every point logged so far, in journal lines of at most MAX_BATCH points per metric."""
         for name, buffer in list(self.buffers.items()):
-            while True:
-                # Slicing and deleting are single C calls, as is log_scalar's extend: no point is lost or
-                # taken twice, and the training thread never waits.
-                count = min(len(buffer), 3 * MAX_BATCH)
-                if not count:
-                    break
-                taken = buffer[:count]
-                del buffer[:count]
-                series = {"steps": taken[0::3], "values": taken[1::3], "timestamps": taken[2::3]}
+            # Slicing and deleting are single C calls, as is log_scalar's extend: no point is lost or taken
+            # twice, and the training thread never waits. Everything is taken at once, so the delete moves
+            # only what was appended meanwhile.
+            count = len(buffer)
+            if not count:
+                continue
+            taken = buffer[:count]
+            del buffer[:count]
+            for start in range(0, count, 3 * MAX_BATCH):
+                part = taken[start:start + 3 * MAX_BATCH]
+                series = {"steps": part[0::3], "values": part[1::3], "timestamps": part[2::3]}
                 self.journal.append([{"type": "metrics", "metrics": {name: encode(series)}}])
 
     def stop(self) -> None:

@@ -225,10 +225,15 @@ class Run:
 
     def _start_recording(self) -> tuple[Any, Any]:
         from labrun.dispatcher import ID_TIMEOUT, Dispatcher, RunId
-        from labrun.journal import Journal
+        from labrun.journal import Journal, journal_root, undelivered
         from labrun.output_capture import OutputCapture
         from labrun.recorder import Recorder
 
+        left = undelivered(exclude=self.uid)
+        if left:
+            logger.warning("%d journal%s of earlier runs %s not fully delivered (in %s); 'labrun sync' will "
+                           "deliver them", len(left), "s" if len(left) > 1 else "", "were" if len(left) > 1 else
+                           "was", journal_root())
         self._journal = Journal(self.uid)
         run_id = RunId(self._id)
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
@@ -243,7 +248,7 @@ class Run:
         return dispatcher, recorder
 
     def _heartbeat(self) -> dict[str, Any]:
-        output = self._capture.text.take_lines() if self._capture else ""
+        output = self._capture.take_output() if self._capture else ""
         return {"type": "heartbeat", "info": jsonable(self.info), "output": output,
                 "result": jsonable(self.result), "time": iso(utcnow())}
 

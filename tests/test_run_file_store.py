@@ -319,3 +319,45 @@ def test_no_observer_says_how_to_add_one(exp):
     out = exp.run()
     assert "no observer records this run; add one with -F DIR" in out.stderr
     assert "no observer" not in exp.run("-u").stderr
+
+
+def test_heartbeats_reach_the_store_during_the_run_and_the_id_is_known_at_start(tmp_path):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    ex = Experiment("beat")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+    folder = tmp_path / "runs" / "1"
+
+    @ex.main
+    def main(_run):
+        assert _run._id == 1  # named by the file store before main started
+        _run.info["phase"] = "warm-up"
+        _run.result = "partial"
+        print("halfway there")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            info = json.loads((folder / "info.json").read_text())
+            if info.get("phase") == "warm-up" and "halfway there" in (folder / "cout.txt").read_text():
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no heartbeat reached the store within 10 s")
+        return json.loads((folder / "run.json").read_text())["result"]
+
+    run = ex.run(options={"--beat-interval": 0.2, "--capture": "sys"})  # pytest owns sys.stdout
+    assert run.status == "COMPLETED" and run.result == "partial"
+
+
+def test_leftover_journals_are_announced(tmp_path, caplog):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    os.makedirs(os.path.join(os.environ["LABRUN_JOURNAL_DIR"], "0" * 32))
+    ex = Experiment("left")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+
+    @ex.main
+    def main():
+        return 1
+
+    ex.run()
+    assert "1 journal of earlier runs was not fully delivered" in caplog.text
