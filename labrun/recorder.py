@@ -16,7 +16,7 @@ from typing import Any, Callable
 from labrun.journal import Journal
 from labrun.metric_codec import encode
 
-FLUSH_INTERVAL = 0.2  # seconds: metrics reach the journal, and so a killed run's store, within a second;
+FLUSH_INTERVAL = 0.1  # seconds: metrics reach the journal, and so a killed run's store, within a second;
 # short enough that a tight loop buffers at most a few MB
 MAX_BATCH = 50_000  # points per journal line: bounded memory however fast points come
 
