@@ -16,6 +16,8 @@ _EXPORTS = {
     "experiment": "labrun.experiments",
     "Ingredient": "labrun.ingredient",
     "Run": "labrun.run",
+    "TimeoutInterrupt": "labrun.run",
+    "RunObserver": "labrun.observer",
     "LabrunError": "labrun.errors",
     "ConfigError": "labrun.errors",
     "ConfigAddedError": "labrun.errors",

@@ -223,11 +223,10 @@ class Run:
             "info": jsonable(self.info),
         }
 
-    def _start_recording(self) -> tuple[Any, Any]:
-        from labrun.dispatcher import ID_TIMEOUT, Dispatcher, RunId
+    def _open_journal(self) -> Any:
+        """Journal the started event and start delivering it; returns the dispatcher."""
+        from labrun.dispatcher import Dispatcher, RunId
         from labrun.journal import Journal, journal_root, undelivered
-        from labrun.output_capture import OutputCapture
-        from labrun.recorder import Recorder
 
         left = undelivered(exclude=self.uid)
         if left:
@@ -239,7 +238,15 @@ class Run:
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
         self._journal.append([{"type": "started", "record": self._record()}])
         dispatcher.start()
-        self._id = run_id.wait(ID_TIMEOUT)
+        return dispatcher
+
+    def _start_recording(self) -> tuple[Any, Any]:
+        from labrun.dispatcher import ID_TIMEOUT
+        from labrun.output_capture import OutputCapture
+        from labrun.recorder import Recorder
+
+        dispatcher = self._open_journal()
+        self._id = dispatcher.run_id.wait(ID_TIMEOUT)
         if self.options.capture != "no":
             self._capture = OutputCapture(self.options.capture)
             self._capture.start()
@@ -264,10 +271,14 @@ class Run:
                                "result": jsonable(self.result), "fail_trace": self.fail_trace,
                                "info": jsonable(self.info), "output": output}])
         self._journal.close()
+        self._end_delivery(dispatcher)
+
+    def _end_delivery(self, dispatcher: Any) -> None:
+        """Wait (bounded) for the observers; remove the journal once all confirmed, else say where it is."""
         timeout = float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT))
         behind = dispatcher.finish(timeout)
-        offsets = {f"{i}:{d.label}": d.offset for i, d in enumerate(dispatcher.deliveries)}
-        self._journal.record_delivery(offsets)
+        self._id = dispatcher.run_id.value if self._id is None else self._id
+        self._journal.record_delivery({f"{i}:{d.label}": d.offset for i, d in enumerate(dispatcher.deliveries)})
         if behind:
             logger.warning("observer%s %s did not confirm everything within %.0f s; what is missing stays in "
                            "the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
@@ -277,22 +288,11 @@ class Run:
 
     def _queue(self) -> None:
         """-q: record the run as QUEUED without running it."""
-        from labrun.dispatcher import Dispatcher, RunId
-        from labrun.journal import Journal
-
         self.status = QUEUED
-        if not self.observers:
-            return None
-        self._journal = Journal(self.uid)
-        run_id = RunId(self._id)
-        dispatcher = Dispatcher(self.observers, self._journal, run_id)
-        self._journal.append([{"type": "started", "record": self._record()}])
-        self._journal.close()
-        dispatcher.start()
-        behind = dispatcher.finish(float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT)))
-        self._id = run_id.value
-        if not behind:
-            self._journal.remove()
+        if self.observers:
+            dispatcher = self._open_journal()
+            self._journal.close()
+            self._end_delivery(dispatcher)
         return None
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from labrun.atomic_file import write_atomic
 from labrun.errors import ConfigError
 
 CONFIG_FILE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -42,13 +43,10 @@ def save_config_file(config: dict[str, Any], path: str) -> None:
     """Write ``config`` as JSON or YAML, chosen by the file's suffix."""
     if not is_config_file_name(path):
         raise ConfigError(f"cannot save the config as '{path}': use a name ending in .json, .yaml or .yml")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        if path.lower().endswith(".json"):
-            json.dump(config, f, indent=2)
-            f.write("\n")
-        else:
-            import yaml
+    if path.lower().endswith(".json"):
+        text = json.dumps(config, indent=2) + "\n"
+    else:
+        import yaml
 
-            yaml.safe_dump(config, f, sort_keys=False)
-    os.replace(tmp, path)
+        text = yaml.safe_dump(config, sort_keys=False)
+    write_atomic(path, text)
