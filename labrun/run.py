@@ -203,15 +203,11 @@ class Run:
 
     def _record(self) -> dict[str, Any]:
         """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
-        import platform
-        import socket
-
         return {
             "uid": self.uid,
             "experiment": self.experiment_info,
             "command": self.command,
-            "host": {"hostname": socket.gethostname(), "os": [platform.system(), platform.platform()],
-                     "python_version": platform.python_version()},
+            "host": host_basics(),
             "meta": jsonable(self.meta_info),
             "config": self.config,
             "status": self.status,
@@ -294,6 +290,15 @@ class Run:
             self._journal.close()
             self._end_delivery(dispatcher)
         return None
+
+
+def host_basics() -> dict[str, Any]:
+    """Hostname, OS and Python version from os.uname (platform.platform() costs ~15 ms)."""
+    import sys
+
+    uname = os.uname()
+    return {"hostname": uname.nodename, "os": [uname.sysname, f"{uname.sysname}-{uname.release}-{uname.machine}"],
+            "python_version": sys.version.split()[0]}
 
 
 def _handle_sigterm() -> Callable[[], None]:
