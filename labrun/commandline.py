@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -35,8 +36,8 @@ def options_section() -> str:
 
 
 def _docopt_doc(prog: str) -> str:
-    # The help text drops "[default: ...]" so docopt gives None for options that were not given.
-    section = options_section().replace(" [default: 10].", ".").replace(" [default: fd on Linux].", ".")
+    # Without "[default: ...]" docopt gives None for options not given; Options holds the defaults.
+    section = re.sub(r" \[default: [^\]]*\]", "", options_section())
     return f"Usage:\n  {prog} [COMMAND] [ARG...] [-o URL]... [options]\n\n{section}\n"
 
 

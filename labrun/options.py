@@ -18,7 +18,7 @@ class OptionSpec(NamedTuple):
 
 OPTION_SPECS = (
     OptionSpec("-b", "--beat-interval", "SECONDS", "Seconds between heartbeats; 0 turns them off [default: 10]."),
-    OptionSpec("-C", "--capture", "MODE", "How output is captured: fd, sys or no [default: fd on Linux]."),
+    OptionSpec("-C", "--capture", "MODE", "How output is captured: fd, sys or no [default: fd where print writes to fd 1, else sys]."),
     OptionSpec("-c", "--comment", "TEXT", "A comment stored with the run."),
     OptionSpec("-d", "--debug", None, "Show full tracebacks, labrun's own frames included."),
     OptionSpec("-D", "--pdb", None, "Start the debugger at the failure when the run fails."),

@@ -1,6 +1,6 @@
 """Capturing what a run prints, as the terminal showed it.
 
-``fd`` (the default on Linux) redirects file descriptors 1 and 2 through pipes, so output of C extensions and
+``fd`` (the default on Linux when sys.stdout is file descriptor 1) redirects file descriptors 1 and 2 through pipes, so output of C extensions and
 subprocesses is caught too; ``sys`` replaces sys.stdout and sys.stderr; ``no`` captures nothing. Everything
 still reaches the terminal. Carriage returns and backspaces are applied, so a progress bar is stored as
 its last state, not as thousands of redraws.
@@ -77,7 +77,7 @@ class OutputCapture:
     """Start with ``start()``; take new lines with ``take_output()``; ``stop()`` restores everything."""
 
     def __init__(self, mode: str | None):
-        self.mode = mode or ("fd" if sys.platform.startswith("linux") else "sys")
+        self.mode = mode or default_mode()
         self.text = TerminalText()
         self._saved_fds: list[int] = []
         self._readers: list[threading.Thread] = []
@@ -135,6 +135,17 @@ class OutputCapture:
             for saved in self._saved_fds:
                 os.close(saved)
             self._saved_fds, self._readers = [], []
+
+
+def default_mode() -> str:
+    """``fd`` on Linux when print() really writes to file descriptor 1; ``sys`` otherwise (notebooks,
+    IDEs and test runners replace sys.stdout, and fd capture would then miss every print)."""
+    if not sys.platform.startswith("linux"):
+        return "sys"
+    try:
+        return "fd" if sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2 else "sys"
+    except (AttributeError, ValueError, OSError):
+        return "sys"
 
 
 def _flush_std() -> None:

@@ -344,7 +344,7 @@ def test_heartbeats_reach_the_store_during_the_run_and_the_id_is_known_at_start(
             raise AssertionError("no heartbeat reached the store within 10 s")
         return json.loads((folder / "run.json").read_text())["result"]
 
-    run = ex.run(options={"--beat-interval": 0.2, "--capture": "sys"})  # pytest owns sys.stdout
+    run = ex.run(options={"--beat-interval": 0.2})  # pytest replaces sys.stdout: the default falls back to sys
     assert run.status == "COMPLETED" and run.result == "partial"
 
 
