@@ -21,33 +21,54 @@ MAX_BACKOFF = 30.0
 
 
 class RunId:
-    """The run's id, named by the highest-priority observer (or ``--id``), awaited by the others."""
+    """The run's id: named by ``--id``, else by the first observer, in priority order, whose start succeeds.
 
-    def __init__(self, value: Any = None):
+    Each observer's start waits for those before it to answer or fail (at most ID_TIMEOUT in all), so a
+    failing observer hands the naming on at once instead of holding the run up.
+    """
+
+    def __init__(self, value: Any, observers: int):
         self.value = value
         self.known = threading.Event()
+        self._turns = [threading.Event() for _ in range(observers)]  # set when observer i tried its start
         if value is not None:
             self.known.set()
+        self._lock = threading.Lock()
 
-    def set(self, value: Any) -> None:
-        if not self.known.is_set():
-            self.value = value
-            self.known.set()
+    def wait_turn(self, index: int, deadline: float) -> Any:
+        """Wait until every observer before ``index`` tried to start; the id known by then, if any."""
+        if index and not self.known.is_set():
+            self._turns[index - 1].wait(max(0.0, deadline - time.monotonic()))
+        return self.value
+
+    def tried(self, index: int, answer: Any = None) -> None:
+        """Observer ``index`` tried its start; a non-None answer names the run if nobody did before."""
+        with self._lock:
+            if answer is not None and self.value is None:
+                self.value = answer
+                self.known.set()
+        self._turns[index].set()
 
     def wait(self, timeout: float) -> Any:
-        self.known.wait(timeout)
+        """The id once known, or None when every observer tried (or ``timeout`` passed) without naming it."""
+        deadline = time.monotonic() + timeout
+        while not self.known.is_set() and time.monotonic() < deadline:
+            if all(turn.is_set() for turn in self._turns):
+                break
+            self.known.wait(0.01)
         return self.value
 
 
 class Delivery(threading.Thread):
     """Delivers journal events to one observer, in order, retrying the event that failed."""
 
-    def __init__(self, observer: Any, journal: Journal, run_id: RunId, primary: bool):
+    def __init__(self, observer: Any, journal: Journal, run_id: RunId, index: int):
         super().__init__(name=f"labrun-deliver-{type(observer).__name__}", daemon=True)
         self.observer = observer
         self.journal = journal
         self.run_id = run_id
-        self.primary = primary
+        self.index = index  # position in priority order
+        self.started_at = time.monotonic()
         self.offset = 0
         self.failures = 0
         self.retry_at = 0.0
@@ -95,10 +116,13 @@ class Delivery(threading.Thread):
         kind = event["type"]
         obs = self.observer
         if kind == "started":
-            given = None if self.primary else self.run_id.wait(ID_TIMEOUT)
-            chosen = obs.started(event["record"], given if given is not None else self.run_id.value)
-            if self.primary:
-                self.run_id.set(chosen)
+            given = self.run_id.wait_turn(self.index, self.started_at + ID_TIMEOUT)
+            try:
+                chosen = obs.started(event["record"], given)
+            except BaseException:
+                self.run_id.tried(self.index)
+                raise
+            self.run_id.tried(self.index, chosen)
         elif kind == "metrics":
             obs.metrics({name: decode(series) for name, series in event["metrics"].items()})
         elif kind == "heartbeat":
@@ -119,8 +143,7 @@ class Dispatcher:
         ordered = sorted(observers, key=lambda o: -getattr(o, "priority", 0))
         self.journal = journal
         self.run_id = run_id
-        self.deliveries = [Delivery(o, journal, run_id, primary=(i == 0 and run_id.value is None))
-                           for i, o in enumerate(ordered)]
+        self.deliveries = [Delivery(o, journal, run_id, i) for i, o in enumerate(ordered)]
 
     def start(self) -> None:
         for delivery in self.deliveries:

@@ -230,7 +230,7 @@ class Run:
                            "deliver them", len(left), "s" if len(left) > 1 else "", "were" if len(left) > 1 else
                            "was", journal_root())
         self._journal = Journal(self.uid)
-        run_id = RunId(self._id)
+        run_id = RunId(self._id, len(self.observers))
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
         self._journal.append([{"type": "started", "record": self._record()}])
         dispatcher.start()

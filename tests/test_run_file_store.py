@@ -361,3 +361,26 @@ def test_leftover_journals_are_announced(tmp_path, caplog):
 
     ex.run()
     assert "1 journal of earlier runs was not fully delivered" in caplog.text
+
+
+def test_a_failing_first_observer_hands_the_naming_on_at_once(tmp_path, monkeypatch):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    monkeypatch.setenv("LABRUN_DELIVERY_TIMEOUT", "1")  # the failing observer never confirms
+
+    class DownDatabase(Raising):
+        priority = 100  # asked first, like a MongoDB observer whose server is gone
+
+    ex = Experiment("handoff")
+    ex.observers += [DownDatabase(), FileStorageObserver(str(tmp_path / "runs"))]
+    clock = {}
+
+    @ex.main
+    def main(_run):
+        return _run._id, time.perf_counter() - clock["before"]
+
+    clock["before"] = time.perf_counter()
+    run = ex.run(options={"--loglevel": "ERROR"})
+    run_id, waited = run.result
+    assert run_id == 1  # the file store, next in priority, named the run
+    assert waited < 2.0  # main started without waiting out the 5 s id timeout
