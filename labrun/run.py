@@ -171,9 +171,9 @@ class Run:
         self.status = RUNNING
         dispatcher = recorder = None
         restore_signal = _handle_sigterm()
-        if self.observers:
-            dispatcher, recorder = self._start_recording()
         try:
+            if self.observers:
+                dispatcher, recorder = self._start_recording()
             for hook in self.pre_run_hooks:
                 hook()
             self.result = self.main_function()

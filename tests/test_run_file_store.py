@@ -384,3 +384,28 @@ def test_a_failing_first_observer_hands_the_naming_on_at_once(tmp_path, monkeypa
     run_id, waited = run.result
     assert run_id == 1  # the file store, next in priority, named the run
     assert waited < 2.0  # main started without waiting out the 5 s id timeout
+
+
+def test_an_unusable_journal_folder_fails_the_run_cleanly(tmp_path, monkeypatch):
+    from labrun.observers.file_storage import FileStorageObserver
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("LABRUN_JOURNAL_DIR", str(blocker))
+    ex = Experiment("nojournal")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+
+    @ex.capture
+    def probe(_run):
+        return _run
+
+    @ex.main
+    def main():
+        return 1
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(OSError):
+        ex.run()
+    assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
+    with pytest.raises(TypeError, match="_run"):
+        probe()  # a plain function again: no run is left bound to it
