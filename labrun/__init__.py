@@ -6,9 +6,7 @@ cheap for scripts that only parse ``--help``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from labrun.lazy_exports import lazy_getattr
 from labrun.version import __version__
 
 _EXPORTS = {
@@ -32,13 +30,7 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labrun' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any
+from typing import IO, Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file to write that replaces ``path`` only once complete: temporary file, fsync, rename.
+
+    If the block raises, ``path`` is left as it was and the temporary file is removed.
+    """
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path: str, value: Any) -> None:

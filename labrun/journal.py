@@ -18,6 +18,8 @@ import shutil
 import threading
 from typing import Any, Iterator
 
+from labrun.atomic_file import write_json_atomic
+
 ENV_DIR = "LABRUN_JOURNAL_DIR"
 
 
@@ -85,10 +87,7 @@ class Journal:
             self.changed.notify_all()
 
     def record_delivery(self, offsets: dict[str, int]) -> None:
-        tmp = os.path.join(self.folder, "delivered.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(offsets, f)
-        os.replace(tmp, os.path.join(self.folder, "delivered.json"))
+        write_json_atomic(os.path.join(self.folder, "delivered.json"), offsets)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -203,6 +203,7 @@ class Run:
 
     def _record(self) -> dict[str, Any]:
         """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
+        started = iso(self.start_time or utcnow())
         return {
             "uid": self.uid,
             "experiment": self.experiment_info,
@@ -211,8 +212,8 @@ class Run:
             "meta": jsonable(self.meta_info),
             "config": self.config,
             "status": self.status,
-            "start_time": iso(self.start_time or utcnow()),
-            "heartbeat": iso(self.start_time or utcnow()),
+            "start_time": started,
+            "heartbeat": started,
             "result": None,
             "artifacts": [],
             "resources": [],

@@ -6,16 +6,10 @@ Observers are chosen by URL (``-o file://runs``; see ``labrun.observer_registry`
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from labrun.lazy_exports import lazy_getattr
 
 _EXPORTS = {"FileStorageObserver": "labrun.observers.file_storage"}
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labrun.observers' has no attribute '{name}'")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

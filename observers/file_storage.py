@@ -18,7 +18,7 @@ import shutil
 from typing import Any
 
 from labrun.artifact_names import check_artifact_name
-from labrun.atomic_file import write_json_atomic
+from labrun.atomic_file import atomic_open, write_json_atomic
 from labrun.observer import RunObserver
 from labrun.metric_codec import Series, decode, encode, new_series
 from labrun.recorder import iso_times
@@ -88,9 +88,8 @@ class FileStorageObserver(RunObserver):
         target = os.path.join(self.basedir, relative)
         if not os.path.exists(target):
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{target}.tmp-{os.getpid()}"
-            shutil.copyfile(stored_path, tmp)
-            os.replace(tmp, target)
+            with open(stored_path, "rb") as source, atomic_open(target, "wb") as copy:
+                shutil.copyfileobj(source, copy)
         entry = [path, relative]
         if entry not in self.run_entry["resources"]:
             self.run_entry["resources"].append(entry)
@@ -158,8 +157,7 @@ def read_metrics(run_dir: str) -> dict[str, Series]:
 
 def write_sacred_metrics(path: str, metrics: dict[str, Series], chunk: int = 50_000) -> None:
     """Write Sacred's metrics.json in chunks (atomically): memory stays flat however many points."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         f.write("{")
         for n, (name, series) in enumerate(metrics.items()):
             f.write(f'{"," if n else ""}\n  {json.dumps(name)}: {{')
@@ -178,6 +176,3 @@ def write_sacred_metrics(path: str, metrics: dict[str, Series], chunk: int = 50_
                 f.write("]")
             f.write("\n  }")
         f.write("\n}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
