@@ -73,13 +73,19 @@ TRIVIAL = textwrap.dedent('''
 ''')
 
 
+# Cases run as a user's script does: with compiled bytecode cached (this development machine sets
+# PYTHONDONTWRITEBYTECODE, which would make every case recompile labrun's editable sources but not Sacred's,
+# which pip compiled when it installed it).
+CASE_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_case(tool: str, n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "case.py")
         with open(script, "w") as f:
             f.write(CASE)
         out = subprocess.run([sys.executable, script, tool, str(n), os.path.join(tmp, "store")],
-                             capture_output=True, text=True, timeout=1800, cwd=tmp)
+                             capture_output=True, text=True, timeout=1800, cwd=tmp, env=CASE_ENV)
         if out.returncode != 0:
             return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -94,7 +100,7 @@ def trivial_run(tool: str, repeats: int) -> float:
         for _ in range(repeats):
             start = time.perf_counter()
             subprocess.run([sys.executable, script, tool, "-F", os.path.join(tmp, "store"), "-l", "ERROR"],
-                           check=True, capture_output=True, cwd=tmp, timeout=300)
+                           check=True, capture_output=True, cwd=tmp, timeout=300, env=CASE_ENV)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -105,6 +111,8 @@ def main() -> None:
     parser.add_argument("--trivial-repeats", type=int, default=7)
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    for tool in ("labrun", "sacred"):  # warm-up: bytecode caches written, files in the page cache
+        run_case(tool, 1000)
     print(f"{'points':>9} {'tool':>7} {'in-loop us/pt':>14} {'end-to-end us/pt':>17} {'counted':>9} {'peak RSS MB':>12}")
     for n in [int(p) for p in args.points.split(",")]:
         results = {tool: run_case(tool, n) for tool in ("labrun", "sacred")}

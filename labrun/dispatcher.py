@@ -13,7 +13,7 @@ import time
 from typing import Any, Sequence
 
 from labrun.journal import Journal, read_events
-from labrun.metric_codec import decode
+from labrun.metric_codec import EncodedSeries
 
 logger = logging.getLogger("labrun.dispatch")
 ID_TIMEOUT = 5.0  # seconds the run waits at start for the first observer to name its id
@@ -124,7 +124,7 @@ class Delivery(threading.Thread):
                 raise
             self.run_id.tried(self.index, chosen)
         elif kind == "metrics":
-            obs.metrics({name: decode(series) for name, series in event["metrics"].items()})
+            obs.metrics({event["name"]: EncodedSeries(event["points"])})
         elif kind == "heartbeat":
             obs.heartbeat(event["info"], event["output"], event["result"], event["time"])
         elif kind == "artifact":

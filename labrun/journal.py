@@ -54,16 +54,23 @@ class Journal:
         self.changed = threading.Condition()
         self.closed = False
 
-    def append(self, events: list[dict[str, Any]]) -> None:
-        """Write events as whole lines and wake the readers."""
+    def append(self, events: list[dict[str, Any] | str]) -> None:
+        """Write events as whole lines and wake the readers.
+
+        An event is a dict, or the JSON text of an object (how the recorder hands over large metric batches,
+        which json.dumps would scan character by character); either way it gets the next ``seq``.
+        """
         if not events:
             return
         with self._lock:
             lines = []
             for event in events:
                 self._seq += 1
-                event["seq"] = self._seq
-                lines.append(json.dumps(event, separators=(",", ":")))
+                if isinstance(event, str):
+                    lines.append('{"seq":%d,%s' % (self._seq, event[1:]))
+                else:
+                    event["seq"] = self._seq
+                    lines.append(json.dumps(event, separators=(",", ":")))
             data = ("\n".join(lines) + "\n").encode("utf-8")
             self._file.write(data)
             self._file.flush()  # reaches the OS: survives the process being killed
@@ -78,15 +85,17 @@ class Journal:
         return target
 
     def close(self) -> None:
+        """No more events. Not synced to disk here: most journals are removed a moment later."""
         with self._lock:
-            self._file.flush()
-            os.fsync(self._file.fileno())
             self._file.close()
         self.closed = True
         with self.changed:
             self.changed.notify_all()
 
-    def record_delivery(self, offsets: dict[str, int]) -> None:
+    def keep(self, offsets: dict[str, int]) -> None:
+        """Keep the journal for ``labrun sync``: synced to disk, with each observer's confirmed offset."""
+        with open(self.path, "rb") as f:
+            os.fsync(f.fileno())
         write_json_atomic(os.path.join(self.folder, "delivered.json"), offsets)
 
     def remove(self) -> None:

@@ -1,9 +1,9 @@
-"""Metric batches as compact text: each series is three arrays, base64 of little-endian float64.
+"""Metric batches as compact text: the points of one metric as base64 of little-endian float64 triples.
 
-Steps travel as doubles too (exact up to 2**53), so the training thread stores a point with one call.
-
-Encoding and decoding run in C, so a point costs nanoseconds on its way through the journal and the file
-store; docs/journal.md describes the format for readers in other languages.
+A batch is one interleaved array ``[step, value, timestamp, step, value, timestamp, ...]``: exactly what
+``log_scalar`` appends in one call, so the recorder encodes it without reshaping. Steps travel as doubles
+(exact up to 2**53); timestamps are POSIX seconds. Encoding and decoding run in C; docs/journal.md
+describes the format for readers in other languages.
 """
 
 from __future__ import annotations
@@ -11,32 +11,64 @@ from __future__ import annotations
 import base64
 import sys
 from array import array
-from typing import Any
+from typing import Any, Iterator, Mapping
 
+FIELDS = ("steps", "values", "timestamps")
 Series = dict[str, array]  # {"steps": ..., "values": ..., "timestamps": ...}, each an array('d')
-_TYPECODES = {"steps": "d", "values": "d", "timestamps": "d"}
 
 
 def new_series() -> Series:
-    return {field: array(code) for field, code in _TYPECODES.items()}
+    return {field: array("d") for field in FIELDS}
 
 
-def encode(series: Series) -> dict[str, str]:
-    out = {}
-    for field, values in series.items():
-        if sys.byteorder == "big":
-            values = array(values.typecode, values)
-            values.byteswap()
-        out[field] = base64.b64encode(values.tobytes()).decode("ascii")
-    return out
+def encode_points(points: array) -> str:
+    """Interleaved (step, value, timestamp) doubles as base64 text."""
+    if sys.byteorder == "big":
+        points = array("d", points)
+        points.byteswap()
+    return base64.b64encode(points.tobytes()).decode("ascii")
 
 
-def decode(encoded: dict[str, Any]) -> Series:
-    out = {}
-    for field, code in _TYPECODES.items():
-        values = array(code)
-        values.frombytes(base64.b64decode(encoded[field]))
-        if sys.byteorder == "big":
-            values.byteswap()
-        out[field] = values
-    return out
+def decode(text: str) -> Series:
+    """A batch's base64 text as three arrays."""
+    points = array("d")
+    points.frombytes(base64.b64decode(text))
+    if sys.byteorder == "big":
+        points.byteswap()
+    return {field: points[k::3] for k, field in enumerate(FIELDS)}
+
+
+class EncodedSeries(Mapping[str, array]):
+    """A batch as it came from the journal, decoded on first use only.
+
+    Observers read it like a Series; a store that keeps the encoded form (the file store) gets the original
+    text back from ``encode`` without decoding and re-encoding every point.
+    """
+
+    __slots__ = ("text", "_decoded")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._decoded: Series | None = None
+
+    def __getitem__(self, field: str) -> array:
+        if self._decoded is None:
+            self._decoded = decode(self.text)
+        return self._decoded[field]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FIELDS)
+
+    def __len__(self) -> int:
+        return len(FIELDS)
+
+
+def encode(series: Mapping[str, Any]) -> str:
+    """A Series (or an EncodedSeries, passed through) as base64 text."""
+    if isinstance(series, EncodedSeries):
+        return series.text
+    count = len(series["steps"])
+    points = array("d", bytes(24 * count))
+    for k, field in enumerate(FIELDS):
+        points[k::3] = array("d", series[field])
+    return encode_points(points)

@@ -20,8 +20,8 @@ from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
 from labrun.config.values import to_jsonable
 from labrun.options import Options
-from labrun.recorder import iso
 from labrun.seeding import seed_globals
+from labrun.timestamps import iso
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
@@ -275,8 +275,8 @@ class Run:
         timeout = float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT))
         behind = dispatcher.finish(timeout)
         self._id = dispatcher.run_id.value if self._id is None else self._id
-        self._journal.record_delivery({f"{i}:{d.label}": d.offset for i, d in enumerate(dispatcher.deliveries)})
         if behind:
+            self._journal.keep({f"{i}:{d.label}": d.offset for i, d in enumerate(dispatcher.deliveries)})
             logger.warning("observer%s %s did not confirm everything within %.0f s; what is missing stays in "
                            "the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
                            ", ".join(behind), timeout, self._journal.folder)

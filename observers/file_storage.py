@@ -12,7 +12,6 @@ Ids 1, 2, 3... are claimed with an atomic mkdir, so concurrent runs on one DIR n
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import Any
@@ -20,8 +19,7 @@ from typing import Any
 from labrun.artifact_names import check_artifact_name
 from labrun.atomic_file import atomic_open, write_json_atomic
 from labrun.observer import RunObserver
-from labrun.metric_codec import Series, decode, encode, new_series
-from labrun.recorder import iso_times
+from labrun.observers.file_metrics import append_batches, write_metrics_json
 
 
 class FileStorageObserver(RunObserver):
@@ -53,23 +51,19 @@ class FileStorageObserver(RunObserver):
             self.run_dir, _id = self._claim(_id)
             self._uid = record["uid"]
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
-        self.info = record.get("info") or {}
+        self.info = {}
         write_json_atomic(self._path("config.json"), record["config"])
-        write_json_atomic(self._path("info.json"), self.info)
+        self._save_info(record.get("info") or {})  # as in Sacred, info.json exists once info has content
         open(self._path("cout.txt"), "a").close()
         self._save_run()
         return _id
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
-        lines = [json.dumps({"name": name, **encode(series)}) for name, series in metrics.items()]
-        with open(self._path("metrics.jsonl"), "a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+        append_batches(self.run_dir, metrics)
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
         self._append_output(output)
-        if info != self.info:
-            self.info = info
-            write_json_atomic(self._path("info.json"), info)
+        self._save_info(info)
         self.run_entry.update(heartbeat=beat_time, result=result)
         self._save_run()
 
@@ -98,8 +92,8 @@ class FileStorageObserver(RunObserver):
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
         self._append_output(output)
-        write_json_atomic(self._path("info.json"), info)
-        write_sacred_metrics(self._path("metrics.json"), read_metrics(self.run_dir))
+        self._save_info(info)
+        write_metrics_json(self.run_dir)
         self.run_entry.update(status=status, stop_time=stop_time, heartbeat=stop_time, result=result)
         if fail_trace:
             self.run_entry["fail_trace"] = fail_trace
@@ -132,47 +126,12 @@ class FileStorageObserver(RunObserver):
     def _save_run(self) -> None:
         write_json_atomic(self._path("run.json"), self.run_entry)
 
+    def _save_info(self, info: dict[str, Any]) -> None:
+        if info != self.info:
+            self.info = info
+            write_json_atomic(self._path("info.json"), info)
+
     def _append_output(self, output: str) -> None:
         if output:
             with open(self._path("cout.txt"), "a", encoding="utf-8") as f:
                 f.write(output)
-
-
-def read_metrics(run_dir: str) -> dict[str, Series]:
-    """Every point in metrics.jsonl (also after a run was killed: a line cut short is ignored)."""
-    merged: dict[str, Series] = {}
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.exists(path):
-        return merged
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # a line cut by a crash: everything before it is whole
-            batch = json.loads(line)
-            series = merged.setdefault(batch["name"], new_series())
-            for field, values in decode(batch).items():
-                series[field].extend(values)
-    return merged
-
-
-def write_sacred_metrics(path: str, metrics: dict[str, Series], chunk: int = 50_000) -> None:
-    """Write Sacred's metrics.json in chunks (atomically): memory stays flat however many points."""
-    with atomic_open(path) as f:
-        f.write("{")
-        for n, (name, series) in enumerate(metrics.items()):
-            f.write(f'{"," if n else ""}\n  {json.dumps(name)}: {{')
-            for m, field in enumerate(("steps", "values", "timestamps")):
-                f.write(f'{"," if m else ""}\n    "{field}": [')
-                values = series[field]
-                for start in range(0, len(values), chunk):
-                    part = values[start:start + chunk]
-                    if field == "timestamps":
-                        text = json.dumps(iso_times(part))
-                    elif field == "steps":
-                        text = json.dumps(list(map(int, part)))
-                    else:
-                        text = json.dumps(part.tolist())
-                    f.write(("," if start else "") + text[1:-1])
-                f.write("]")
-            f.write("\n  }")
-        f.write("\n}\n")

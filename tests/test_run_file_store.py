@@ -1,17 +1,22 @@
 """Runs recorded in the file store: statuses, exit codes, output, metrics, artifacts, concurrency, crashes."""
 
+import datetime as dt
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from array import array
 
 import pytest
 
 from labrun import Experiment
 from labrun.artifact_names import ArtifactNameError
 from labrun.observer import RunObserver
+from labrun.observers.file_storage import FileStorageObserver
+from labrun.timestamps import iso
 
 EXP = '''
 import os, sys, time
@@ -164,7 +169,7 @@ def test_sigkill_leaves_parseable_record_and_metrics_up_to_the_last_second(exp):
     proc.wait(10)
     run = load(exp)  # parses: run.json is only ever replaced whole
     assert run["status"] == "RUNNING"
-    from labrun.observers.file_storage import read_metrics
+    from labrun.observers.file_metrics import read_metrics
 
     ticks = read_metrics(str(exp.path.parent / "runs" / "1"))["tick"]["values"]
     assert ticks and killed_at - max(ticks) < 1.5, f"last point {killed_at - max(ticks):.2f} s before the kill"
@@ -336,7 +341,8 @@ def test_heartbeats_reach_the_store_during_the_run_and_the_id_is_known_at_start(
         print("halfway there")
         deadline = time.time() + 10
         while time.time() < deadline:
-            info = json.loads((folder / "info.json").read_text())
+            info_file = folder / "info.json"  # written by the first beat that carries info
+            info = json.loads(info_file.read_text()) if info_file.exists() else {}
             if info.get("phase") == "warm-up" and "halfway there" in (folder / "cout.txt").read_text():
                 break
             time.sleep(0.05)
@@ -409,3 +415,29 @@ def test_an_unusable_journal_folder_fails_the_run_cleanly(tmp_path, monkeypatch)
     assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
     with pytest.raises(TypeError, match="_run"):
         probe()  # a plain function again: no run is left bound to it
+
+
+def test_metrics_json_joins_batches_in_sacreds_format(tmp_path):
+    """Batches of several metrics, a second boundary, a clock stepped back, NaN and inf all come out right."""
+    store = FileStorageObserver(str(tmp_path))
+    store.started({"uid": "u1", "config": {}, "artifacts": [], "resources": []}, None)
+    base = 1_700_000_000.25
+    # Out of order twice (the clock stepped), crossing second boundaries.
+    stamps = [base, base + 1.25, base + 0.5, base + 0.6, base + 0.9999995, base + 1.1, base - 3.0]
+    store.metrics({"loss": {"steps": array("d", range(7)),
+                            "values": array("d", [0.5, math.nan, 2.0, -1e300, 3, 4, 5]),
+                            "timestamps": array("d", stamps)}})
+    store.metrics({"acc": {"steps": array("d", [10]), "values": array("d", [math.inf]),
+                           "timestamps": array("d", [base])}})
+    store.metrics({"loss": {"steps": array("d", [7]), "values": array("d", [0.25]), "timestamps": array("d", [base])}})
+    store.ended("COMPLETED", iso(base), None, None, {}, "")
+
+    metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())
+    assert list(metrics) == ["loss", "acc"]
+    assert metrics["loss"]["steps"] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert metrics["loss"]["values"][2:] == [2.0, -1e300, 3, 4, 5, 0.25] and math.isnan(metrics["loss"]["values"][1])
+    assert metrics["acc"] == {"steps": [10], "values": [math.inf], "timestamps": [iso(base)]}
+    parsed = [dt.datetime.fromisoformat(t) for t in metrics["loss"]["timestamps"]]
+    expected = [dt.datetime.fromisoformat(iso(s)) for s in stamps + [base]]
+    assert all(abs((p - e).total_seconds()) <= 1e-6 for p, e in zip(parsed, expected)), parsed
+    assert not (tmp_path / "1" / ".metrics.json.parts").exists()

