@@ -10,8 +10,24 @@ from labrun.version import __version__
 USAGE = """labrun - record, observe and reproduce experiments
 
 Usage:
+  labrun rerun RUN [RUN_ID] [--here] [--check] [--tolerance=TOL] [--dry-run] [--keep]
   labrun --version
   labrun --help
+
+Commands:
+  rerun RUN           Re-create a recorded run: the same command, config and seed, from the exact code it
+                      ran (its commit plus its uncommitted changes, or its stored sources), in a temporary
+                      folder. RUN is a run folder of a file store (runs/7), or STORE_URL RUN_ID.
+
+Options:
+  --here              Run the current working tree instead of the recorded code.
+  --check             Compare the new run's status, result and final metric values with the original's;
+                      exit 1 if they differ.
+  --tolerance=TOL     Relative (and, near zero, absolute) tolerance for floats in --check [default: 1e-9].
+  --dry-run           Print the environment drift and the command without running it.
+  --keep              Keep the temporary folder with the code and config.
+  -h --help           Show this text.
+  --version           Show the version.
 
 Experiments run as their own scripts: python exp.py [COMMAND] [with UPDATE...] [options]
 (python exp.py --help lists them).
@@ -19,15 +35,38 @@ Experiments run as their own scripts: python exp.py [COMMAND] [with UPDATE...] [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``labrun``; returns the exit status."""
+    from docopt import DocoptExit, docopt
+
+    from labrun.errors import LabrunError
+
     args = list(sys.argv[1:] if argv is None else argv)
-    if args in ([], ["-h"], ["--help"]):
+    if not args:
         print(USAGE, end="")
         return 0
-    if args == ["--version"]:
+    try:
+        opts = docopt(USAGE, argv=args, default_help=False)
+    except DocoptExit:
+        print(f"error: cannot understand 'labrun {' '.join(args)}'\n{USAGE}", file=sys.stderr, end="")
+        return 2
+    if opts["--help"]:
+        print(USAGE, end="")
+        return 0
+    if opts["--version"]:
         print(f"labrun {__version__}")
         return 0
-    print(f"error: unknown command '{' '.join(args)}'\n{USAGE}", file=sys.stderr, end="")
-    return 2
+    try:
+        from labrun.rerun.command import rerun
+
+        try:
+            tolerance = float(opts["--tolerance"])
+        except ValueError:
+            raise LabrunError(f"--tolerance takes a number (like 1e-6), got '{opts['--tolerance']}'") from None
+        return rerun([opts["RUN"], *([opts["RUN_ID"]] if opts["RUN_ID"] else [])], here=opts["--here"],
+                     check=opts["--check"], tolerance=tolerance, dry_run=opts["--dry-run"], keep=opts["--keep"])
+    except LabrunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

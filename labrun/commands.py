@@ -1,4 +1,4 @@
-"""Built-in commands: print_config, save_config and print_named_configs.
+"""Built-in commands: print_config, save_config, print_named_configs, print_dependencies and print_env.
 
 Each takes the experiment, the (unobserved) run and the command-line arguments after the command name.
 """
@@ -102,6 +102,36 @@ def print_named_configs(experiment: Any, run: Any, *args: str) -> None:
         print(f"  {name:<30} {'# ' + docs[name] if docs[name] else ''}".rstrip())
 
 
+def print_dependencies(experiment: Any, run: Any, *args: str) -> None:
+    """Print the sources, git state and imported packages a run would record."""
+    _no_args("print_dependencies", args)
+    found = experiment.provenance()
+    print("Dependencies:")
+    for dependency in found["dependencies"]:
+        print(f"  {dependency}")
+    print("\nSources:")
+    for source in found["sources"]:
+        print(f"  {source['path']:<50} {source['md5']}")
+    print("\nGit:")
+    if not found["repositories"]:
+        print("  (not in a git repository)")
+    for repo in found["repositories"]:
+        state = "dirty" if repo["dirty"] else "clean" if repo["dirty"] is False else "unknown (no git binary)"
+        print(f"  {repo['path']}: {repo['commit'] or '(no commit yet)'} on {repo['branch'] or '(detached HEAD)'}, "
+              f"{state}{', remote ' + repo['url'] if repo['url'] else ''}")
+        if repo.get("capped"):
+            print(f"    changes over {repo['capped']['cap_bytes']} bytes: not all stored")
+
+
+def print_env(experiment: Any, run: Any, *args: str) -> None:
+    """Print the Python environment and host a run would record."""
+    import json
+
+    _no_args("print_env", args)
+    found = experiment.provenance()
+    print(json.dumps({"environment": found["environment"], "host": found["host"]}, indent=2))
+
+
 def _no_args(command: str, args: tuple) -> None:
     if args:
         raise CommandLineError(f"{command} takes no arguments, got {' '.join(args)}; put updates after 'with'")
@@ -111,4 +141,6 @@ BUILTIN_COMMANDS = {
     "print_config": print_config,
     "save_config": save_config,
     "print_named_configs": print_named_configs,
+    "print_dependencies": print_dependencies,
+    "print_env": print_env,
 }

@@ -131,6 +131,8 @@ class Delivery(threading.Thread):
             obs.artifact(event["name"], event["path"], event["metadata"], event["content_type"])
         elif kind == "resource":
             obs.resource(event["path"], event["md5"], event["stored"])
+        elif kind == "sources":
+            obs.sources(event["sources"])
         elif kind == "ended":
             obs.ended(event["status"], event["time"], event["result"], event["fail_trace"], event["info"],
                       event["output"])

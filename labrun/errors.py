@@ -79,3 +79,15 @@ class CommandLineError(LabrunError):
 
 class ObserverNotAvailableError(LabrunError):
     """An observer was asked for by URL or option, but its backend is not installed."""
+
+
+class DirtyRepositoryError(LabrunError):
+    """``-e/--enforce-clean`` was given and a git repository of the experiment has uncommitted changes."""
+
+
+class StoreReadError(LabrunError):
+    """A store, or a run in it, cannot be read back (``labrun rerun``, ``labrun ls``)."""
+
+
+class RerunError(LabrunError):
+    """A recorded run cannot be re-created as asked (its code is gone, its command is unknown...)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import os
 import sys
@@ -13,6 +14,7 @@ from labrun.config.patch import Merge, to_nested
 from labrun.config.resolve import resolve
 from labrun.config.scope import ConfigDict
 from labrun.config.updates import updates_from_dict
+from labrun.env_vars import RERUN_OF_ENV
 from labrun.errors import CommandLineError, LabrunError
 from labrun.ingredient import Command, Ingredient, iter_captures
 from labrun.options import Options
@@ -33,6 +35,7 @@ class Experiment(Ingredient):
         if base_dir is not None:
             self.base_dir = os.path.abspath(base_dir)
         self.save_git_info = save_git_info
+        self.record_env: list[str] = []  # names or globs of environment variables to record with each run
         self.name = name or _default_name(self.mainfile)
         self.observers: list[Any] = []
         self.default_command: str | None = None
@@ -108,6 +111,10 @@ class Experiment(Ingredient):
         except Exception as exc:
             from labrun.tracebacks import format_user_traceback
 
+            if isinstance(exc, LabrunError) and run.status is None:  # refused before it started (-e)
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(2)
+
             print(format_user_traceback(exc, full=run.options.debug), file=sys.stderr, end="")
             if run.options.pdb:
                 import pdb
@@ -159,10 +166,14 @@ class Experiment(Ingredient):
             "config_updates": to_nested(updates),
             "comment": options.comment,
             "priority": options.priority,
+            "cwd": os.getcwd(),  # where relative paths in the config pointed (`labrun rerun` starts there)
             **(meta_info or {}),
         }
+        if os.environ.get(RERUN_OF_ENV):  # set by `labrun rerun` for the run it starts
+            meta["rerun_of"] = json.loads(os.environ[RERUN_OF_ENV])
         run = Run(
             experiment_info=self.experiment_info(options.name),
+            provenance=functools.partial(self.provenance, options.enforce_clean),
             command=command.name,
             main_function=command.function,
             resolved=resolved,
@@ -243,6 +254,18 @@ class Experiment(Ingredient):
             "dependencies": [],
             "repositories": [],
         }
+
+    def provenance(self, enforce_clean: bool = False) -> dict[str, Any]:
+        """Sources, git state, environment and host, gathered in parallel (docs/reproducibility.md)."""
+        from labrun.provenance.capture import capture_provenance
+        from labrun.provenance.git import enforce_clean as refuse_dirty
+
+        extra = [path for ingredient in self.traverse() for path in ingredient.sources]
+        record = capture_provenance(self.base_dir, self.mainfile, extra, self.save_git_info or enforce_clean,
+                                    self.record_env)
+        if enforce_clean:
+            refuse_dirty(record["repositories"])
+        return record
 
     def help_text(self, prog: str) -> str:
         """The text of ``--help``: usage, commands, update syntax and options."""

@@ -1,13 +1,15 @@
 """The recorder thread: moves what a run produces from memory into its journal.
 
 The training thread only extends a per-metric array of doubles; every ``FLUSH_INTERVAL`` seconds this
-thread takes what is there in batches, and every ``beat_interval`` seconds it writes a heartbeat with the run's info, the
-output printed since the last beat and the result so far.
+thread takes what is there in batches, and every ``beat_interval`` seconds it writes a heartbeat with the
+run's info, the output printed since the last beat and the result so far, and samples the system metrics
+(``system/...``: process CPU and memory, GPU use), once more when the run ends.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from array import array
@@ -19,6 +21,12 @@ from labrun.metric_codec import encode_points
 FLUSH_INTERVAL = 0.1  # seconds: metrics reach the journal, and so a killed run's store, within a second;
 # short enough that a tight loop buffers at most a few MB
 MAX_BATCH = 50_000  # points per journal line: bounded memory however fast points come
+logger = logging.getLogger("labrun")
+
+
+def metrics_event(name: str, points: array) -> str:
+    """A journal metrics event, built as text: json.dumps would scan every base64 character for escapes."""
+    return '{"type":"metrics","name":%s,"points":"%s"}' % (json.dumps(name), encode_points(points))
 
 
 class Recorder(threading.Thread):
@@ -32,13 +40,17 @@ class Recorder(threading.Thread):
         self.beat = beat
         self.beat_interval = beat_interval
         self._stopping = threading.Event()
+        self._sampler: Any = None
+        self._samples = 0
 
     def run(self) -> None:
+        self._sampler = _system_sampler()
         next_beat = time.monotonic() + self.beat_interval if self.beat_interval > 0 else float("inf")
         while not self._stopping.wait(FLUSH_INTERVAL):
             self.flush_metrics()
             if time.monotonic() >= next_beat:
                 self.journal.append([self.beat()])
+                self.sample_system()
                 next_beat = time.monotonic() + self.beat_interval
 
     def flush_metrics(self) -> None:
@@ -52,11 +64,22 @@ class Recorder(threading.Thread):
                 continue
             taken = buffer[:count]
             del buffer[:count]
-            quoted = json.dumps(name)
             for start in range(0, count, 3 * MAX_BATCH):
-                # Built as text: json.dumps would scan every base64 character for escapes.
-                self.journal.append(['{"type":"metrics","name":%s,"points":"%s"}'
-                                     % (quoted, encode_points(taken[start:start + 3 * MAX_BATCH]))])
+                self.journal.append([metrics_event(name, taken[start:start + 3 * MAX_BATCH])])
+
+    def sample_system(self) -> None:
+        """One point of each system metric; step n is the n-th sample."""
+        if self._sampler is None:
+            return
+        try:
+            values = self._sampler.sample()
+        except Exception as exc:  # psutil or NVML failing must not touch the run
+            logger.debug("system metrics unavailable: %s", exc)
+            return
+        now = time.time()
+        self.journal.append([metrics_event(name, array("d", (self._samples, value, now)))
+                             for name, value in values.items()])
+        self._samples += 1
 
     def stop(self) -> None:
         """Stop beating and write every point still in memory."""
@@ -64,3 +87,14 @@ class Recorder(threading.Thread):
         if self.is_alive():
             self.join()
         self.flush_metrics()
+        self.sample_system()
+
+
+def _system_sampler() -> Any:
+    from labrun.provenance.system_metrics import SystemSampler
+
+    try:
+        return SystemSampler()
+    except Exception as exc:
+        logger.debug("system metrics unavailable: %s", exc)
+        return None

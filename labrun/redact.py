@@ -15,3 +15,8 @@ def redact_url(url: str) -> str:
         return f"{m.group('scheme')}{user}{':***' if sep else ''}@"
 
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(_userinfo, url))
+
+
+def without_credentials(url: str) -> str:
+    """The URL with its whole user-info removed (a git remote's user name is often a token)."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(lambda m: m.group("scheme"), url))

@@ -19,7 +19,10 @@ from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
 from labrun.config.values import to_jsonable
+from labrun.env_vars import RUN_UID_ENV
 from labrun.options import Options
+from labrun.provenance.host import host_basics
+from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
 from labrun.seeding import seed_globals
 from labrun.timestamps import iso
 
@@ -64,13 +67,15 @@ class Run:
         meta_info: dict[str, Any],
         info: dict[str, Any] | None,
         observers: Sequence[Any],
+        provenance: Callable[[], dict[str, Any]] | None = None,
         captures: Sequence[Capture],
         pre_run_hooks: Sequence[Callable[[], Any]] = (),
         post_run_hooks: Sequence[Callable[[], Any]] = (),
         observed: bool = True,
     ):
         self._id: Any = int(options.id) if options.id is not None and str(options.id).isdigit() else options.id
-        self.uid = os.urandom(16).hex()  # 128 random bits: unique across stores and machines
+        # 128 random bits: unique across stores and machines (`labrun rerun` names it, once, to find the run)
+        self.uid = os.environ.pop(RUN_UID_ENV, None) or os.urandom(16).hex()
         self.experiment_info = experiment_info
         self.command = command
         self.main_function = main_function
@@ -80,6 +85,10 @@ class Run:
         self.meta_info = meta_info
         self.info: dict[str, Any] = dict(info or {})
         self.observers = list(observers)
+        self.provenance = provenance
+        self.host: dict[str, Any] = {}
+        self.environment: dict[str, Any] = {}
+        self._sources: list[dict[str, str]] = []  # found at the start: {"path", "abspath", "md5"}
         self.observed = observed
         self.captures = list(captures)
         self.pre_run_hooks = list(pre_run_hooks)
@@ -105,6 +114,9 @@ class Run:
         """Record a point; only appends to memory (the recorder thread writes it out)."""
         buffer = self._points.get(name)
         if buffer is None:
+            if name.startswith(SYSTEM_PREFIX):
+                raise ValueError(f"metric names starting with '{SYSTEM_PREFIX}' are reserved for the system metrics "
+                                 f"labrun records (CPU, memory, GPU); rename '{name}', e.g. to '{name[len(SYSTEM_PREFIX):]}'")
             buffer = self._points[name] = array("d")
             self._last_step[name] = -1
         if step is None:
@@ -160,6 +172,7 @@ class Run:
         """Run the command once and record it, whatever its ending."""
         if self.status is not None:
             raise RuntimeError("this run has already been started; call ex.run() again for a new run")
+        self._gather_provenance()  # before the run starts: -e refuses a dirty tree here
         if self.options.queue:
             return self._queue()
         if self.observed and not self.observers:
@@ -201,6 +214,39 @@ class Run:
                 self._finish_recording(dispatcher, recorder)
         return self.result
 
+    def _gather_provenance(self) -> None:
+        """Sources, git state, environment and host, for observed runs and for ``-e`` (which needs git)."""
+        if self.provenance is None or not (self.observers or self.options.enforce_clean):
+            return
+        found = self.provenance()
+        self._sources = found["sources"]
+        self.experiment_info = {**self.experiment_info, "dependencies": found["dependencies"],
+                                "repositories": found["repositories"]}
+        self.host = found["host"]
+        self.environment = found["environment"]
+
+    def _journal_sources(self, entries: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Copy source files into the journal: what observers store is the code as it was when the run began."""
+        stored = []
+        for entry in entries:
+            try:
+                copy = self._journal.store_file(entry["abspath"], f"{entry['md5']}-{os.path.basename(entry['path'])}")
+            except OSError:
+                continue  # deleted since it was imported
+            stored.append({"path": entry["path"], "md5": entry["md5"], "stored": copy})
+        return stored
+
+    def _late_sources(self) -> list[dict[str, str]]:
+        """Local modules first imported while the run went on (Sacred never sees these)."""
+        from labrun.provenance.sources import local_modules, source_entries
+
+        base_dir = self.experiment_info["base_dir"]
+        known = {entry["abspath"] for entry in self._sources}
+        new = [path for path in local_modules(base_dir) if path not in known]
+        entries = source_entries(new, base_dir)
+        self._sources += entries
+        return self._journal_sources(entries)
+
     def _record(self) -> dict[str, Any]:
         """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
         started = iso(self.start_time or utcnow())
@@ -208,7 +254,7 @@ class Run:
             "uid": self.uid,
             "experiment": self.experiment_info,
             "command": self.command,
-            "host": host_basics(),
+            "host": self.host or host_basics(),  # unobserved runs skip the full capture
             "meta": jsonable(self.meta_info),
             "config": self.config,
             "status": self.status,
@@ -218,6 +264,7 @@ class Run:
             "artifacts": [],
             "resources": [],
             "info": jsonable(self.info),
+            "environment": self.environment,
         }
 
     def _open_journal(self) -> Any:
@@ -233,7 +280,9 @@ class Run:
         self._journal = Journal(self.uid)
         run_id = RunId(self._id, len(self.observers))
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
-        self._journal.append([{"type": "started", "record": self._record()}])
+        record = self._record()
+        record["experiment"] = {**record["experiment"], "sources": self._journal_sources(self._sources)}
+        self._journal.append([{"type": "started", "record": record}])
         dispatcher.start()
         return dispatcher
 
@@ -264,6 +313,10 @@ class Run:
                 self._capture.text.feed("".join(self.fail_trace))
             output = self._capture.text.take_all()
         recorder.stop()
+        if self.provenance is not None:
+            late = self._late_sources()
+            if late:
+                self._journal.append([{"type": "sources", "sources": late}])
         self._journal.append([{"type": "ended", "status": self.status, "time": iso(self.stop_time),
                                "result": jsonable(self.result), "fail_trace": self.fail_trace,
                                "info": jsonable(self.info), "output": output}])
@@ -291,15 +344,6 @@ class Run:
             self._journal.close()
             self._end_delivery(dispatcher)
         return None
-
-
-def host_basics() -> dict[str, Any]:
-    """Hostname, OS and Python version from os.uname (platform.platform() costs ~15 ms)."""
-    import sys
-
-    uname = os.uname()
-    return {"hostname": uname.nodename, "os": [uname.sysname, f"{uname.sysname}-{uname.release}-{uname.machine}"],
-            "python_version": sys.version.split()[0]}
 
 
 def _handle_sigterm() -> Callable[[], None]:

@@ -51,6 +51,8 @@ class FileStorageObserver(RunObserver):
             self.run_dir, _id = self._claim(_id)
             self._uid = record["uid"]
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
+        self.run_entry["experiment"] = {**record["experiment"], "sources": []}
+        self._add_sources(record["experiment"].get("sources", []))
         self.info = {}
         write_json_atomic(self._path("config.json"), record["config"])
         self._save_info(record.get("info") or {})  # as in Sacred, info.json exists once info has content
@@ -77,16 +79,13 @@ class FileStorageObserver(RunObserver):
         self._save_run()
 
     def resource(self, path: str, md5: str, stored_path: str) -> None:
-        stem, ext = os.path.splitext(os.path.basename(path))
-        relative = os.path.join("_resources", f"{stem}_{md5}{ext}")
-        target = os.path.join(self.basedir, relative)
-        if not os.path.exists(target):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(stored_path, "rb") as source, atomic_open(target, "wb") as copy:
-                shutil.copyfileobj(source, copy)
-        entry = [path, relative]
+        entry = [path, self._store_once("_resources", path, md5, stored_path)]
         if entry not in self.run_entry["resources"]:
             self.run_entry["resources"].append(entry)
+        self._save_run()
+
+    def sources(self, sources: list[dict[str, str]]) -> None:
+        self._add_sources(sources)
         self._save_run()
 
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
@@ -118,6 +117,25 @@ class FileStorageObserver(RunObserver):
                 return path, candidate
             except FileExistsError:
                 continue  # another run claimed it first: take the next one
+
+    def _store_once(self, folder: str, path: str, md5: str, stored_path: str) -> str:
+        """Copy a file to ``folder/<stem>_<md5><ext>`` unless that content is there; the path relative to DIR."""
+        stem, ext = os.path.splitext(os.path.basename(path))
+        relative = os.path.join(folder, f"{stem}_{md5}{ext}")
+        target = os.path.join(self.basedir, relative)
+        if not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(stored_path, "rb") as source, atomic_open(target, "wb") as copy:
+                shutil.copyfileobj(source, copy)
+        return relative
+
+    def _add_sources(self, sources: list[dict[str, str]]) -> None:
+        """Sacred's ``[relative path, "_sources/<stem>_<md5><ext>"]`` entries, each content stored once."""
+        listed = self.run_entry["experiment"]["sources"]
+        for source in sources:
+            entry = [source["path"], self._store_once("_sources", source["path"], source["md5"], source["stored"])]
+            if entry not in listed:
+                listed.append(entry)
 
     def _path(self, name: str) -> str:
         assert self.run_dir is not None

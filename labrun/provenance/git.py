@@ -1,0 +1,176 @@
+"""Git state per repository: remote (credentials removed), commit, branch, dirty flag, diff and untracked files.
+
+The ``git`` command is used directly (``git status`` costs ~5 ms; importing GitPython alone costs ~100 ms).
+Without a git binary the commit and branch are still read from ``.git`` itself; the dirty flag is then
+unknown (None). An empty repository and a detached HEAD are ordinary cases, not errors.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+from labrun.errors import DirtyRepositoryError
+from labrun.redact import without_credentials
+
+DIFF_CAP = 1 << 20  # bytes of diff plus untracked files stored per repository; the cap is recorded when hit
+SOURCE_SUFFIXES = (".py", ".pyx", ".pyi", ".ipynb", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".txt",
+                   ".sh", ".md")  # untracked files of these kinds are stored so a rerun has them
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the empty tree: diff base before any commit
+
+
+def find_root(path: str) -> str | None:
+    """The working tree root of the repository holding ``path``, or None."""
+    folder = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path)
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def repositories_of(paths: Iterable[str]) -> list[str]:
+    """Each repository holding one of ``paths``, once."""
+    roots: list[str] = []
+    for path in paths:
+        root = find_root(path)
+        if root is not None and root not in roots:
+            roots.append(root)
+    return roots
+
+
+def _git(root: str, *args: str, check: bool = True) -> str:
+    import subprocess  # only paid for inside a repository
+
+    out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
+    if check and out.returncode != 0:
+        raise RuntimeError(out.stderr.strip() or f"git {args[0]} failed")
+    return out.stdout
+
+
+def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
+    """The state of one repository, Sacred's {url, commit, dirty} plus branch, diff and untracked files."""
+    state: dict[str, Any] = {"path": root, "url": None, "commit": None, "branch": None, "dirty": None}
+    import shutil
+
+    if shutil.which("git") is None:
+        state.update(_read_head(root), git_binary=False)
+        state["url"] = _remote_from_config(root)
+        return state
+    status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+    untracked = []
+    for line in status.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            state["commit"] = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(maxsplit=2)[2]
+            state["branch"] = None if head == "(detached)" else head
+        elif line.startswith("? "):
+            untracked.append(line[2:])
+        elif line and not line.startswith("#"):
+            state["dirty"] = True
+    state["dirty"] = bool(state["dirty"] or untracked)
+    state["url"] = _remote_from_config(root)
+    if state["dirty"]:
+        state.update(_changes(root, state["commit"], untracked, cap))
+    return state
+
+
+def _changes(root: str, commit: str | None, untracked: list[str], cap: int) -> dict[str, Any]:
+    """The binary diff against HEAD and the untracked source files, within ``cap`` bytes in all."""
+    # Plain a/ b/ prefixes and no external diff tool, whatever the user's git config: `labrun rerun` applies it.
+    diff = _git(root, "diff", "--binary", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/",
+                commit or EMPTY_TREE)
+    out: dict[str, Any] = {"diff": diff, "untracked": {}, "untracked_skipped": []}
+    used = len(diff.encode("utf-8", "replace"))
+    if used > cap:
+        out["diff"] = None
+        out["capped"] = {"cap_bytes": cap, "diff_bytes": used}
+        used = 0
+    for rel in untracked:
+        path = os.path.join(root, rel)
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            continue
+        if not rel.endswith(SOURCE_SUFFIXES) or used + size > cap:
+            out["untracked_skipped"].append(rel)
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                out["untracked"][rel] = f.read()
+        except (OSError, UnicodeDecodeError):
+            out["untracked_skipped"].append(rel)
+            continue
+        used += size
+    if out["untracked_skipped"] and "capped" not in out and any(
+            r.endswith(SOURCE_SUFFIXES) for r in out["untracked_skipped"]):
+        out["capped"] = {"cap_bytes": cap}
+    return out
+
+
+def _git_dir(root: str) -> str:
+    dot_git = os.path.join(root, ".git")
+    if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: <path>"
+        with open(dot_git) as f:
+            target = f.read().split(":", 1)[1].strip()
+        return os.path.normpath(os.path.join(root, target))
+    return dot_git
+
+
+def _read_head(root: str) -> dict[str, Any]:
+    """Commit and branch straight from .git (no git binary needed)."""
+    git_dir = _git_dir(root)
+    try:
+        with open(os.path.join(git_dir, "HEAD")) as f:
+            head = f.read().strip()
+    except OSError:
+        return {}
+    if not head.startswith("ref: "):
+        return {"commit": head, "branch": None}
+    ref = head[5:]
+    branch = ref.removeprefix("refs/heads/")
+    try:
+        with open(os.path.join(git_dir, ref)) as f:
+            return {"commit": f.read().strip(), "branch": branch}
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(git_dir, "packed-refs")) as f:
+            for line in f:
+                if line.rstrip().endswith(" " + ref):
+                    return {"commit": line.split()[0], "branch": branch}
+    except OSError:
+        pass
+    return {"commit": None, "branch": branch}  # no commit yet
+
+
+def _remote_from_config(root: str) -> str | None:
+    """origin's URL (else the first remote's) from .git/config, credentials removed."""
+    path = os.path.join(_git_dir(root), "config")
+    remotes: dict[str, str] = {}
+    section = None
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("["):
+                    section = line.strip("[]").split('"')[1] if line.startswith('[remote "') else None
+                elif section and line.replace(" ", "").startswith("url="):
+                    remotes.setdefault(section, line.split("=", 1)[1].strip())
+    except OSError:
+        return None
+    url = remotes.get("origin") or next(iter(remotes.values()), None)
+    return without_credentials(url) if url else None
+
+
+def enforce_clean(repositories: list[dict[str, Any]]) -> None:
+    dirty = [r["path"] for r in repositories if r.get("dirty")]
+    if dirty:
+        raise DirtyRepositoryError(
+            f"--enforce-clean: uncommitted changes in {', '.join(dirty)}; commit or stash them "
+            f"(git status shows what changed), or run without -e")

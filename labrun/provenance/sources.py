@@ -1,0 +1,47 @@
+"""The experiment's own code: the main file and every local module it imported, with their md5.
+
+"Local" means under the experiment's base directory and not inside an installed environment (a virtualenv
+in the project folder is not source). Modules are looked up when the run starts and again when it ends, so
+those imported inside ``main`` are recorded too (Sacred looks once, when the Experiment is created).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from typing import Iterable
+
+_ENVIRONMENT_PARTS = ("site-packages", "dist-packages", f"{os.sep}.venv{os.sep}", f"{os.sep}venv{os.sep}")
+
+
+def local_modules(base_dir: str) -> list[str]:
+    """Files of imported modules under ``base_dir`` (the main file included when it has one)."""
+    base = os.path.abspath(base_dir) + os.sep
+    found = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        path = os.path.abspath(path)
+        if path.startswith(base) and not any(part in path for part in _ENVIRONMENT_PARTS):
+            found.append(path)
+    return sorted(set(found))
+
+
+def md5_of(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def source_entries(paths: Iterable[str], base_dir: str) -> list[dict[str, str]]:
+    """``{"path": relative to base_dir, "abspath", "md5"}`` per readable file, in order."""
+    entries = []
+    for path in paths:
+        try:
+            digest = md5_of(path)
+        except OSError:
+            continue  # deleted since it was imported: nothing to store
+        rel = os.path.relpath(path, base_dir)
+        entries.append({"path": rel, "abspath": path, "md5": digest})
+    return entries

@@ -1,0 +1,43 @@
+"""Reading recorded runs back from a store, for ``labrun rerun`` and the other tools that look at old runs.
+
+This path never imports the run machinery (Experiment, Run, journal, dispatcher): it reads what stores
+wrote, in their own formats.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from labrun.errors import StoreReadError
+from labrun.readback.stored_run import StoredRun
+
+__all__ = ["StoredRun", "open_store", "locate_run"]
+
+
+def open_store(url: str) -> Any:
+    """A reader for the store at ``url``: a file store folder (``runs``, ``file://runs``)."""
+    from labrun.redact import redact_url
+
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        raise StoreReadError(f"labrun cannot read MongoDB stores back yet ('{redact_url(url)}'); rerun from a "
+                             f"file store (record the run with -F DIR as well)")
+    if "://" in url and not url.startswith("file://"):
+        raise StoreReadError(f"cannot read the store '{redact_url(url)}': labrun reads back file stores (a "
+                             f"folder or file://DIR)")
+    from labrun.readback.file_store import FileStoreReader
+
+    return FileStoreReader(url.removeprefix("file://"))
+
+
+def locate_run(args: Sequence[str]) -> StoredRun:
+    """``RUN_FOLDER`` (``runs/7``) or ``STORE_URL RUN_ID``: the recorded run they name."""
+    if len(args) == 1:
+        folder = os.path.normpath(args[0])
+        if not os.path.isdir(folder):
+            raise StoreReadError(f"no run folder '{args[0]}'; name a run as a file store folder (runs/7) or as "
+                                 f"STORE_URL RUN_ID")
+        return open_store(os.path.dirname(folder) or ".").run(os.path.basename(folder))
+    if len(args) == 2:
+        return open_store(args[0]).run(args[1])
+    raise StoreReadError(f"expected RUN_FOLDER or STORE_URL RUN_ID, got {' '.join(args) or 'nothing'}")
