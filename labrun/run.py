@@ -115,8 +115,9 @@ class Run:
         buffer = self._points.get(name)
         if buffer is None:
             if name.startswith(SYSTEM_PREFIX):
-                raise ValueError(f"metric names starting with '{SYSTEM_PREFIX}' are reserved for the system metrics "
-                                 f"labrun records (CPU, memory, GPU); rename '{name}', e.g. to '{name[len(SYSTEM_PREFIX):]}'")
+                raise ValueError(f"metric names starting with '{SYSTEM_PREFIX}' are reserved for the system "
+                                 f"metrics labrun records (CPU, memory, GPU); rename '{name}', e.g. to "
+                                 f"'{name[len(SYSTEM_PREFIX):]}'")
             buffer = self._points[name] = array("d")
             self._last_step[name] = -1
         if step is None:

@@ -420,7 +420,8 @@ def test_an_unusable_journal_folder_fails_the_run_cleanly(tmp_path, monkeypatch)
 def test_metrics_json_joins_batches_in_sacreds_format(tmp_path):
     """Batches of several metrics, a second boundary, a clock stepped back, NaN and inf all come out right."""
     store = FileStorageObserver(str(tmp_path))
-    store.started({"uid": "u1", "experiment": {"name": "t", "sources": []}, "config": {}, "artifacts": [], "resources": []}, None)
+    store.started({"uid": "u1", "experiment": {"name": "t", "sources": []}, "config": {}, "artifacts": [],
+                   "resources": []}, None)
     base = 1_700_000_000.25
     # Out of order twice (the clock stepped), crossing second boundaries.
     stamps = [base, base + 1.25, base + 0.5, base + 0.6, base + 0.9999995, base + 1.1, base - 3.0]
