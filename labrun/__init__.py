@@ -25,6 +25,7 @@ _EXPORTS = {
     "SignatureError": "labrun.errors",
     "CommandLineError": "labrun.errors",
     "ObserverNotAvailableError": "labrun.errors",
+    "DirtyRepositoryError": "labrun.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
