@@ -23,13 +23,13 @@ class RunObserver:
         """A run started (``record`` is the run record). Return the id used, or None; ``_id`` is the id
         chosen by a higher-priority observer (or ``--id``), to be used when given.
 
-        ``record["experiment"]["sources"]`` lists the source files as ``{"path": relative to base_dir,
-        "md5", "stored": the journal's copy}``; each store keeps them in its own form.
+        The source files arrive just after, through ``sources``, so naming the run waits for no copying.
         """
         return _id
 
     def sources(self, sources: list[dict[str, str]]) -> None:
-        """More source files (modules first imported during the run), in the form ``started`` gets them."""
+        """Source files as ``{"path": relative to base_dir, "md5", "stored": the journal's copy}``: those found
+        at the start, then at the end those first imported during the run. Each store keeps them its own way."""
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
         """New points: ``{name: {"steps": ..., "values": ..., "timestamps": ...}}``, each an ``array('d')``;

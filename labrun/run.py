@@ -281,10 +281,13 @@ class Run:
         self._journal = Journal(self.uid)
         run_id = RunId(self._id, len(self.observers))
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
-        record = self._record()
-        record["experiment"] = {**record["experiment"], "sources": self._journal_sources(self._sources)}
-        self._journal.append([{"type": "started", "record": record}])
+        self._journal.append([{"type": "started", "record": self._record()}])
         dispatcher.start()
+        # Copied now, so edits made while the run goes on do not count; sent after `started`, so observers
+        # name the run without first storing every source file.
+        sources = self._journal_sources(self._sources)
+        if sources:
+            self._journal.append([{"type": "sources", "sources": sources}])
         return dispatcher
 
     def _start_recording(self) -> tuple[Any, Any]:

@@ -51,8 +51,7 @@ class FileStorageObserver(RunObserver):
             self.run_dir, _id = self._claim(_id)
             self._uid = record["uid"]
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
-        self.run_entry["experiment"] = {**record["experiment"], "sources": []}
-        self._add_sources(record["experiment"].get("sources", []))
+        self.run_entry["experiment"] = {**record["experiment"], "sources": []}  # filled by sources()
         self.info = {}
         write_json_atomic(self._path("config.json"), record["config"])
         self._save_info(record.get("info") or {})  # as in Sacred, info.json exists once info has content
@@ -85,7 +84,12 @@ class FileStorageObserver(RunObserver):
         self._save_run()
 
     def sources(self, sources: list[dict[str, str]]) -> None:
-        self._add_sources(sources)
+        """Sacred's ``[relative path, "_sources/<stem>_<md5><ext>"]`` entries, each content stored once."""
+        listed = self.run_entry["experiment"]["sources"]
+        for source in sources:
+            entry = [source["path"], self._store_once("_sources", source["path"], source["md5"], source["stored"])]
+            if entry not in listed:
+                listed.append(entry)
         self._save_run()
 
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
@@ -128,14 +132,6 @@ class FileStorageObserver(RunObserver):
             with open(stored_path, "rb") as source, atomic_open(target, "wb") as copy:
                 shutil.copyfileobj(source, copy)
         return relative
-
-    def _add_sources(self, sources: list[dict[str, str]]) -> None:
-        """Sacred's ``[relative path, "_sources/<stem>_<md5><ext>"]`` entries, each content stored once."""
-        listed = self.run_entry["experiment"]["sources"]
-        for source in sources:
-            entry = [source["path"], self._store_once("_sources", source["path"], source["md5"], source["stored"])]
-            if entry not in listed:
-                listed.append(entry)
 
     def _path(self, name: str) -> str:
         assert self.run_dir is not None
