@@ -151,11 +151,10 @@ class Run:
 
     def add_resource(self, filename: str) -> None:
         """Record a file the run reads (stored once per content)."""
-        import hashlib
+        from labrun.provenance.sources import md5_of
 
         path = os.path.abspath(filename)
-        with open(path, "rb") as f:
-            md5 = hashlib.md5(f.read()).hexdigest()
+        md5 = md5_of(path)
         if [path, md5] in self.resources:
             return
         self.resources.append([path, md5])

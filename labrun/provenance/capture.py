@@ -1,7 +1,7 @@
 """Gathering a run's provenance once, at its start, with the slow parts in parallel.
 
 Three threads: sources and git (subprocesses, which release the GIL), the Python environment (folder
-scans), and the host (psutil, NVML). Each part that fails is recorded as an error string instead of
+scans), and the host (/proc, sysconf, NVML). Each part that fails is recorded as an error string instead of
 failing the run; ``--enforce-clean`` is the one check that stops a run.
 """
 
