@@ -11,13 +11,17 @@ USAGE = """labrun - record, observe and reproduce experiments
 
 Usage:
   labrun rerun RUN [RUN_ID] [--here] [--check] [--tolerance=TOL] [--dry-run] [--keep]
+  labrun sync [--url=URL]... [--journal=DIR]
   labrun --version
   labrun --help
 
 Commands:
   rerun RUN           Re-create a recorded run: the same command, config and seed, from the exact code it
                       ran (its commit plus its uncommitted changes, or its stored sources), in a temporary
-                      folder. RUN is a run folder of a file store (runs/7), or STORE_URL RUN_ID.
+                      folder. RUN is a run folder of a file store (runs/7), or STORE_URL RUN_ID
+                      (runs 7, mongodb://host/db 7).
+  sync                Deliver what runs left in their journals to observers that were unreachable (a
+                      database down): each resumes its run and receives the rest. Exit 1 if some still fail.
 
 Options:
   --here              Run the current working tree instead of the recorded code.
@@ -26,6 +30,8 @@ Options:
   --tolerance=TOL     Relative (and, near zero, absolute) tolerance for floats in --check [default: 1e-9].
   --dry-run           Print the environment drift and the command without running it.
   --keep              Keep the temporary folder with the code and config.
+  --url=URL           An observer URL with its password, for journals that keep it redacted.
+  --journal=DIR       The journal folder (else $LABRUN_JOURNAL_DIR, else ~/.local/state/labrun/journal).
   -h --help           Show this text.
   --version           Show the version.
 
@@ -56,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"labrun {__version__}")
         return 0
     try:
+        if opts["sync"]:
+            from labrun.sync import sync
+
+            return sync(opts["--journal"], opts["--url"])
         from labrun.rerun.command import rerun
 
         try:

@@ -2,7 +2,8 @@
 
 An observer that raises or is slow holds up only its own thread: the run and the other observers go on.
 Errors are logged once per observer and retried with backoff; what is still undelivered when the run ends
-(after a bounded wait) stays in the journal for ``labrun sync``.
+(after a bounded wait, shorter for an observer that fails twice in a row after the run ended) stays in the
+journal for ``labrun sync``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from labrun.journal import Journal, read_events
 from labrun.metric_codec import EncodedSeries
@@ -74,6 +75,9 @@ class Delivery(threading.Thread):
         self.retry_at = 0.0
         self.deadline: float | None = None
         self.done = False
+        self.finishing = False  # the run ended: a second failure in a row leaves the rest to `labrun sync`
+        self.gave_up = False
+        self.assigned_id: Any = None  # the id this observer stored the run under
 
     @property
     def label(self) -> str:
@@ -86,7 +90,7 @@ class Delivery(threading.Thread):
             if self.offset >= self.journal.committed and self.journal.closed:
                 self.done = True
                 return
-            if self.deadline is not None and time.monotonic() >= self.deadline:
+            if self.gave_up or (self.deadline is not None and time.monotonic() >= self.deadline):
                 return
             with self.journal.changed:
                 if self.offset >= self.journal.committed and not self.journal.closed:
@@ -99,9 +103,8 @@ class Delivery(threading.Thread):
         if self.offset >= limit:
             return
         try:
-            for end, event in read_events(self.journal.path, self.offset, limit):
-                self._handle(event)
-                self.offset = end
+            for self.offset in deliver_events(self.observer, self.journal.path, self.offset, limit, self._start_observer):
+                pass
             if self.failures:
                 logger.warning("observer %s is delivering again", self.label)
             self.failures = 0
@@ -110,32 +113,72 @@ class Delivery(threading.Thread):
             if self.failures == 1:
                 logger.error("observer %s failed (%s: %s); retrying in the background, the run goes on",
                              self.label, type(exc).__name__, exc)
+            if self.finishing and self.failures >= 2:
+                self.gave_up = True
             self.retry_at = time.monotonic() + min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 8))
 
-    def _handle(self, event: dict[str, Any]) -> None:
+    def _start_observer(self, record: dict[str, Any]) -> Any:
+        given = self.run_id.wait_turn(self.index, self.started_at + ID_TIMEOUT)
+        try:
+            chosen = self.observer.started(record, given)
+        except BaseException:
+            self.run_id.tried(self.index)
+            raise
+        self.run_id.tried(self.index, chosen)
+        self.assigned_id = chosen
+        return chosen
+
+
+COALESCE_POINTS = 250_000  # metric points handed to an observer in one call, at most (more if one batch is)
+
+
+def deliver_events(observer: Any, path: str, offset: int, limit: int,
+                   started: Callable[[dict[str, Any]], Any]) -> Iterator[int]:
+    """Hand the journal's events between ``offset`` and ``limit`` to ``observer``, yielding the offset just past
+    what it accepted after each call (an exception leaves the caller at the last offset yielded).
+
+    Consecutive metrics events go in one ``metrics`` call (batches of one metric joined: base64 of whole
+    points has no padding, so the texts concatenate), and a store writes them in one round trip. ``started``
+    handles the started event.
+    """
+    pending: dict[str, list[str]] = {}
+    pending_points = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_points
+        observer.metrics({name: EncodedSeries("".join(texts)) for name, texts in pending.items()})
+        pending, pending_points = {}, 0
+
+    for end, event in read_events(path, offset, limit):
         kind = event["type"]
-        obs = self.observer
+        if kind == "metrics":
+            offset = end
+            pending.setdefault(event["name"], []).append(event["points"])
+            pending_points += len(event["points"]) // 32  # 24 bytes a point: 32 characters of base64
+            if pending_points >= COALESCE_POINTS:
+                flush()
+                yield end
+            continue
+        if pending:
+            flush()
+            yield offset
         if kind == "started":
-            given = self.run_id.wait_turn(self.index, self.started_at + ID_TIMEOUT)
-            try:
-                chosen = obs.started(event["record"], given)
-            except BaseException:
-                self.run_id.tried(self.index)
-                raise
-            self.run_id.tried(self.index, chosen)
-        elif kind == "metrics":
-            obs.metrics({event["name"]: EncodedSeries(event["points"])})
+            started(event["record"])
         elif kind == "heartbeat":
-            obs.heartbeat(event["info"], event["output"], event["result"], event["time"])
+            observer.heartbeat(event["info"], event["output"], event["result"], event["time"])
         elif kind == "artifact":
-            obs.artifact(event["name"], event["path"], event["metadata"], event["content_type"])
+            observer.artifact(event["name"], event["path"], event["metadata"], event["content_type"])
         elif kind == "resource":
-            obs.resource(event["path"], event["md5"], event["stored"])
+            observer.resource(event["path"], event["md5"], event["stored"])
         elif kind == "sources":
-            obs.sources(event["sources"])
+            observer.sources(event["sources"])
         elif kind == "ended":
-            obs.ended(event["status"], event["time"], event["result"], event["fail_trace"], event["info"],
-                      event["output"])
+            observer.ended(event["status"], event["time"], event["result"], event["fail_trace"], event["info"],
+                           event["output"])
+        yield end
+    if pending:
+        flush()
+        yield end
 
 
 class Dispatcher:
@@ -156,6 +199,11 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         for delivery in self.deliveries:
             delivery.deadline = deadline
+            delivery.finishing = True
+            if delivery.failures:  # failing now: retry at once, and stop at the next failure
+                delivery.retry_at = 0.0
+        with self.journal.changed:
+            self.journal.changed.notify_all()
         for delivery in self.deliveries:
             delivery.join(max(0.0, deadline - time.monotonic()) + 1.0)
         return [d.label for d in self.deliveries if not d.done]

@@ -4,7 +4,8 @@ Layout of one run's journal folder (``<journal root>/<uid>/``, see docs/journal.
 
     events.jsonl    one JSON object per line: {"seq": n, "type": ..., ...}
     files/          copies of artifacts and resources, so deleting the originals loses nothing
-    delivered.json  per observer, the byte offset of the journal it has confirmed (written at the end)
+    delivered.json  per observer, its URL, the id it gave the run and the byte offset it confirmed (written
+                    at the end, when some observer is behind)
 
 The training thread never touches this file: metrics and output are buffered in memory and written by the
 recorder thread in batches.
@@ -92,14 +93,23 @@ class Journal:
         with self.changed:
             self.changed.notify_all()
 
-    def keep(self, offsets: dict[str, int]) -> None:
-        """Keep the journal for ``labrun sync``: synced to disk, with each observer's confirmed offset."""
+    def keep(self, observers: list[dict[str, Any]]) -> None:
+        """Keep the journal for ``labrun sync``: synced to disk, with what each observer confirmed."""
         with open(self.path, "rb") as f:
             os.fsync(f.fileno())
-        write_json_atomic(os.path.join(self.folder, "delivered.json"), offsets)
+        write_delivered(self.folder, observers)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+DELIVERED = "delivered.json"
+
+
+def write_delivered(folder: str, observers: list[dict[str, Any]]) -> None:
+    """Per observer: ``observer`` (its name), ``url`` (credentials redacted; None for one added as an object),
+    ``offset`` (bytes of events.jsonl it confirmed) and ``id`` (the id it stored the run under)."""
+    write_json_atomic(os.path.join(folder, DELIVERED), {"observers": observers})
 
 
 READ_CHUNK = 4 << 20  # bytes a reader holds at once (more only for a single longer line)

@@ -27,6 +27,11 @@ class RunObserver:
         """
         return _id
 
+    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+        """Go on recording a run that this store named ``_id`` in another process (``labrun sync`` replays
+        the rest of its journal next). A store that cannot be resumed keeps this default."""
+        raise NotImplementedError(f"{self.name} cannot go on recording a run started in another process")
+
     def sources(self, sources: list[dict[str, str]]) -> None:
         """Source files as ``{"path": relative to base_dir, "md5", "stored": the journal's copy}``: those found
         at the start, then at the end those first imported during the run. Each store keeps them its own way."""
@@ -47,3 +52,8 @@ class RunObserver:
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
         """The run ended with ``status``; ``output`` is what was printed since the last beat."""
+
+
+def id_asked_for(record: dict[str, Any]) -> bool:
+    """Whether the user chose the run's id (``--id``): a store must then use it or fail, not pick another."""
+    return (record.get("meta") or {}).get("options", {}).get("--id") not in (None, "", False)

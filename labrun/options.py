@@ -83,8 +83,16 @@ class Options:
         return out
 
     def as_record(self) -> dict[str, Any]:
-        """The options as Sacred stores them in ``meta.options`` (long flag names)."""
-        return {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
+        """The options as Sacred stores them in ``meta.options`` (long flag names), observer URLs without
+        their credentials."""
+        from labrun.redact import redact_url
+
+        record = {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
+        for flag in ("--mongo-db", "--file-storage"):
+            if record[flag]:
+                record[flag] = redact_url(record[flag])
+        record["--observer"] = [redact_url(url) for url in record["--observer"] or []]
+        return record
 
 
 def _convert(name: str, value: Any) -> Any:

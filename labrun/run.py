@@ -332,9 +332,13 @@ class Run:
         behind = dispatcher.finish(timeout)
         self._id = dispatcher.run_id.value if self._id is None else self._id
         if behind:
-            self._journal.keep({f"{i}:{d.label}": d.offset for i, d in enumerate(dispatcher.deliveries)})
-            logger.warning("observer%s %s did not confirm everything within %.0f s; what is missing stays in "
-                           "the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
+            from labrun.redact import redact_url
+
+            self._journal.keep([{"observer": d.label, "offset": d.offset, "id": jsonable(d.assigned_id),
+                                 "url": redact_url(d.observer.url) if getattr(d.observer, "url", None) else None}
+                                for d in dispatcher.deliveries])
+            logger.warning("observer%s %s did not confirm everything (failing, or slower than %.0f s); what is "
+                           "missing stays in the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
                            ", ".join(behind), timeout, self._journal.folder)
         else:
             self._journal.remove()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from labrun.lazy_exports import lazy_getattr
 
-_EXPORTS = {"FileStorageObserver": "labrun.observers.file_storage"}
+_EXPORTS = {"FileStorageObserver": "labrun.observers.file_storage", "MongoObserver": "labrun.observers.mongo"}
 
 __all__ = list(_EXPORTS)
 

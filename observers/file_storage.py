@@ -12,14 +12,18 @@ Ids 1, 2, 3... are claimed with an atomic mkdir, so concurrent runs on one DIR n
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from typing import Any
 
 from labrun.artifact_names import check_artifact_name
 from labrun.atomic_file import atomic_open, write_json_atomic
-from labrun.observer import RunObserver
+from labrun.observer import RunObserver, id_asked_for
 from labrun.observers.file_metrics import append_batches, write_metrics_json
+
+logger = logging.getLogger("labrun.file_store")
 
 
 class FileStorageObserver(RunObserver):
@@ -42,13 +46,18 @@ class FileStorageObserver(RunObserver):
     def __repr__(self) -> str:
         return f"FileStorageObserver({self.basedir!r})"
 
+    @property
+    def url(self) -> str:
+        """The URL that builds this observer again (for ``labrun sync``)."""
+        return f"file://{self.basedir}"
+
     # -- events ------------------------------------------------------------------------------------------
     def started(self, record: dict[str, Any], _id: Any) -> Any:
         if self.run_dir is not None and self._uid == record["uid"]:  # a retried start keeps its folder
             _id = os.path.basename(self.run_dir)
             _id = int(_id) if _id.isdigit() else _id
         else:  # the same observer object records each new run in a new folder
-            self.run_dir, _id = self._claim(_id)
+            self.run_dir, _id = self._claim(_id, id_asked_for(record))
             self._uid = record["uid"]
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
         self.run_entry["experiment"] = {**record["experiment"], "sources": []}  # filled by sources()
@@ -58,6 +67,16 @@ class FileStorageObserver(RunObserver):
         open(self._path("cout.txt"), "a").close()
         self._save_run()
         return _id
+
+    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+        self.run_dir, self._uid = os.path.join(self.basedir, str(_id)), record["uid"]
+        with open(self._path("run.json"), encoding="utf-8") as f:
+            self.run_entry = json.load(f)
+        info_path = self._path("info.json")
+        self.info = {}
+        if os.path.exists(info_path):
+            with open(info_path, encoding="utf-8") as f:
+                self.info = json.load(f)
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
         append_batches(self.run_dir, metrics)
@@ -103,15 +122,19 @@ class FileStorageObserver(RunObserver):
         self._save_run()
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def _claim(self, _id: Any) -> tuple[str, Any]:
+    def _claim(self, _id: Any, explicit: bool) -> tuple[str, Any]:
+        """A new run folder: ``_id``'s if given and free, else the next number. An ``--id`` that is taken is
+        an error; an id another store chose falls back to the next number here."""
         os.makedirs(self.basedir, exist_ok=True)
         if _id is not None:
             path = os.path.join(self.basedir, str(_id))
             try:
                 os.mkdir(path)
+                return path, _id
             except FileExistsError:
-                raise FileExistsError(f"run folder {path} exists already; choose another --id") from None
-            return path, _id
+                if explicit:
+                    raise FileExistsError(f"run folder {path} exists already; choose another --id") from None
+                logger.warning("run folder %s exists already; this run is stored there under a new number", path)
         while True:
             numbers = [int(n) for n in os.listdir(self.basedir) if n.isdigit()]
             candidate = max(numbers, default=0) + 1

@@ -41,3 +41,27 @@ def script(tmp_path):
         return Script(path)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mongo_server_url(tmp_path_factory):
+    """A MongoDB server for the whole session: $LABRUN_TEST_MONGO_URL, else SecantusDB started here."""
+    from mongo_server import URL_ENV, SecantusServer
+
+    if os.environ.get(URL_ENV):
+        yield os.environ[URL_ENV].rstrip("/")
+        return
+    server = SecantusServer(str(tmp_path_factory.mktemp("secantus") / "data")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mongo_url(mongo_server_url, request):
+    """A fresh database on the session's server, named after the test."""
+    import re
+
+    name = "t_" + re.sub(r"[^A-Za-z0-9]", "_", request.node.name)[:40] + "_" + os.urandom(3).hex()
+    return f"{mongo_server_url}/{name}"

@@ -155,10 +155,9 @@ def test_missing_backend_is_reported_with_the_install_command(monkeypatch):
     from labrun.observer_registry import create_observer
 
     monkeypatch.setitem(sys.modules, "pymongo", None)  # as if pymongo were not installed
-    monkeypatch.setitem(sys.modules, "labrun.observers.mongo", None)
     with pytest.raises(ObserverNotAvailableError) as info:
         create_observer("mongodb://user:secret@localhost/db")
-    assert "secret" not in str(info.value)
+    assert "secret" not in str(info.value) and "pip install 'labrun[mongo]'" in str(info.value)
 
 
 def test_mongo_option_forms():

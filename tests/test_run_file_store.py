@@ -442,3 +442,24 @@ def test_metrics_json_joins_batches_in_sacreds_format(tmp_path):
     expected = [dt.datetime.fromisoformat(iso(s)) for s in stamps + [base]]
     assert all(abs((p - e).total_seconds()) <= 1e-6 for p, e in zip(parsed, expected)), parsed
     assert not (tmp_path / "1" / ".metrics.json.parts").exists()
+
+
+def test_a_new_observer_object_resumes_a_run_another_process_started(tmp_path):
+    """What `labrun sync` does when the file store fell behind: the run goes on in the same folder."""
+    record = {"uid": "u2", "experiment": {"name": "t", "sources": []}, "config": {"n": 1}, "artifacts": [],
+              "resources": []}
+    first = FileStorageObserver(str(tmp_path))
+    assert first.started(record, None) == 1
+    first.heartbeat({"epoch": 1}, "before\n", None, iso(1_700_000_000))
+    first.metrics({"loss": {"steps": array("d", [0]), "values": array("d", [1.0]), "timestamps": array("d", [1.0])}})
+
+    later = FileStorageObserver(str(tmp_path))
+    later.resumed(record, 1)
+    later.metrics({"loss": {"steps": array("d", [1]), "values": array("d", [0.5]), "timestamps": array("d", [2.0])}})
+    later.ended("COMPLETED", iso(1_700_000_001), 7, None, {"epoch": 2}, "after\n")
+    assert sorted(os.listdir(tmp_path)) == ["1"]
+    run = json.loads((tmp_path / "1" / "run.json").read_text())
+    assert run["status"] == "COMPLETED" and run["result"] == 7 and run["uid"] == "u2"
+    assert json.loads((tmp_path / "1" / "metrics.json").read_text())["loss"]["values"] == [1.0, 0.5]
+    assert (tmp_path / "1" / "cout.txt").read_text() == "before\nafter\n"
+    assert json.loads((tmp_path / "1" / "info.json").read_text()) == {"epoch": 2}

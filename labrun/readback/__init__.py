@@ -16,15 +16,19 @@ __all__ = ["StoredRun", "open_store", "locate_run"]
 
 
 def open_store(url: str) -> Any:
-    """A reader for the store at ``url``: a file store folder (``runs``, ``file://runs``)."""
+    """A reader for the store at ``url``: a file store folder (``runs``, ``file://runs``) or a MongoDB URL."""
     from labrun.redact import redact_url
 
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        raise StoreReadError(f"labrun cannot read MongoDB stores back yet ('{redact_url(url)}'); rerun from a "
-                             f"file store (record the run with -F DIR as well)")
+        try:
+            from labrun.readback.mongo_store import MongoStoreReader
+        except ModuleNotFoundError as exc:
+            raise StoreReadError(f"reading '{redact_url(url)}' needs the package '{exc.name}': "
+                                 f"pip install 'labrun[mongo]'") from None
+        return MongoStoreReader(url)
     if "://" in url and not url.startswith("file://"):
         raise StoreReadError(f"cannot read the store '{redact_url(url)}': labrun reads back file stores (a "
-                             f"folder or file://DIR)")
+                             f"folder or file://DIR) and MongoDB (mongodb://...)")
     from labrun.readback.file_store import FileStoreReader
 
     return FileStoreReader(url.removeprefix("file://"))

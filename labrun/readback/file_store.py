@@ -42,7 +42,7 @@ class FileStoreReader:
                 sources[entry[0]] = os.path.join(self.basedir, entry[1])
         return StoredRun(run_id=int(run_id) if run_id.isdigit() else run_id, store=self.basedir, record=record,
                          config=config, sources=sources, final_metrics=_final_metrics(folder),
-                         observer_args=["-F", self.basedir])
+                         observer_args=["-F", self.basedir], store_url=self.basedir)
 
     def find_uid(self, uid: str) -> StoredRun | None:
         """The run recorded with ``uid`` (newest folders first), or None."""

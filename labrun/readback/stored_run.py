@@ -12,7 +12,8 @@ class StoredRun:
 
     ``sources`` maps each source file's path (relative to the experiment's base_dir) to a readable copy;
     ``final_metrics`` holds each metric's last value; ``observer_args`` are the command-line options that
-    record a new run into the same store.
+    record a new run into the same store. ``store`` names the store for people (credentials redacted);
+    ``store_url`` opens it again (credentials included: never print it).
     """
 
     run_id: Any
@@ -22,6 +23,7 @@ class StoredRun:
     sources: dict[str, str] = field(default_factory=dict)
     final_metrics: dict[str, float] = field(default_factory=dict)
     observer_args: list[str] = field(default_factory=list)
+    store_url: str = ""
 
     @property
     def uid(self) -> str | None:

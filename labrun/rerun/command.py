@@ -14,6 +14,7 @@ from typing import Sequence
 from labrun.env_vars import RERUN_OF_ENV, RUN_UID_ENV
 from labrun.errors import RerunError
 from labrun.readback import StoredRun, locate_run, open_store
+from labrun.redact import redact_url
 from labrun.rerun.check import compared_metrics, differences
 from labrun.rerun.drift import environment_drift
 from labrun.rerun.materialise import Materialised, main_repository, materialise
@@ -63,7 +64,7 @@ def rerun(run_args: Sequence[str], *, here: bool = False, check: bool = False, t
         print(f"Code: {code.origin}")
         for warning in code.warnings:
             print(f"  warning: {warning}")
-        print(f"Command (in {cwd}):\n  {shlex.join(args)}")
+        print(f"Command (in {cwd}):\n  {redact_url(shlex.join(args))}")
         if dry_run:
             return 0
         uid = os.urandom(16).hex()
@@ -106,7 +107,7 @@ def _working_folder(original: StoredRun, code: Materialised) -> str:
 
 
 def _check(original: StoredRun, uid: str, tolerance: float, status: int) -> int:
-    new = open_store(original.store).find_uid(uid)
+    new = open_store(original.store_url or original.store).find_uid(uid)
     if new is None:
         print(f"check failed: the rerun (exit status {status}) recorded no run in {original.store}",
               file=sys.stderr)

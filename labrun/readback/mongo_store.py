@@ -1,0 +1,151 @@
+"""Reading runs back from a MongoDB store (the layout in docs/observers/mongodb.md, Sacred's included)."""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from labrun.errors import StoreReadError
+from labrun.mongo_format import decode_keys, join_parts, parse_mongo_url
+from labrun.readback.stored_run import StoredRun
+from labrun.redact import redact_url
+from labrun.suggest import did_you_mean
+
+TIMEOUT_MS = 5000
+
+
+class MongoStoreReader:
+    """The runs of one MongoDB database: listed, read whole (metrics, artifacts, sources), found by uid."""
+
+    def __init__(self, url: str):
+        try:
+            self.location = parse_mongo_url(url)
+        except ValueError as exc:
+            raise StoreReadError(f"cannot read '{redact_url(url)}': {exc}") from None
+        self.url = url
+        self.label = redact_url(self.location.url)
+        import pymongo
+
+        self._client = pymongo.MongoClient(self.location.client_url, serverSelectionTimeoutMS=TIMEOUT_MS,
+                                           connectTimeoutMS=TIMEOUT_MS, appname="labrun-reader")
+        self._db = self._client[self.location.db_name]
+        self._scratch: str | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _query(self, action: Any) -> Any:
+        from pymongo.errors import PyMongoError
+
+        try:
+            return action()
+        except PyMongoError as exc:
+            raise StoreReadError(f"cannot read the MongoDB store {self.label}: {type(exc).__name__}: {exc}") \
+                from None
+
+    def ids(self) -> list[Any]:
+        """Every run's id, in order."""
+        runs = self._db[self.location.runs]
+        return self._query(lambda: [d["_id"] for d in runs.find({}, {"_id": 1}).sort("_id", 1)])
+
+    def list_runs(self, limit: int = 0) -> list[dict[str, Any]]:
+        """Summaries of the newest runs first: id, experiment name, status, start and stop, result."""
+        fields = {"experiment.name": 1, "status": 1, "start_time": 1, "stop_time": 1, "result": 1, "uid": 1}
+        runs = self._db[self.location.runs]
+        found = self._query(lambda: list(runs.find({}, fields).sort("_id", -1).limit(limit)))
+        return [_plain(decode_keys(d)) for d in found]
+
+    def run(self, run_id: Any) -> StoredRun:
+        """One run with its config, final metric values and stored sources."""
+        key = int(run_id) if str(run_id).isdigit() else run_id
+        runs = self._db[self.location.runs]
+        doc = self._query(lambda: runs.find_one({"_id": key}))
+        if doc is None:
+            ids = [str(i) for i in self.ids()]
+            known = f"runs there: {', '.join(ids[-10:])}" if ids else "it holds no runs"
+            raise StoreReadError(f"no run '{run_id}' in the MongoDB store {self.label}"
+                                 f"{did_you_mean(str(run_id), ids)}; {known}")
+        return self._stored_run(doc)
+
+    def find_uid(self, uid: str) -> StoredRun | None:
+        runs = self._db[self.location.runs]
+        doc = self._query(lambda: runs.find_one({"uid": uid}))
+        return self._stored_run(doc) if doc is not None else None
+
+    def metrics(self, run_id: Any) -> dict[str, dict[str, list]]:
+        """Every point of every metric of a run, its parts put together."""
+        metrics = self._db[self.location.metrics]
+        return self._query(lambda: join_parts(metrics.find({"run_id": run_id})))
+
+    def artifact(self, run_id: Any, name: str) -> bytes:
+        """The content of one artifact."""
+        import gridfs
+
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"artifacts": 1}))
+        for entry in (doc or {}).get("artifacts", []):
+            if entry["name"] == name:
+                return self._query(lambda: gridfs.GridFS(self._db).get(entry["file_id"]).read())
+        raise StoreReadError(f"run {run_id} of {self.label} has no artifact '{name}'")
+
+    def output(self, run_id: Any) -> str:
+        """The run's whole captured output (the run document keeps only its end)."""
+        import gridfs
+
+        doc = self._query(lambda: self._db[self.location.runs].find_one(
+            {"_id": run_id}, {"captured_out": 1, "captured_out_file": 1}))
+        if doc is None:
+            raise StoreReadError(f"no run '{run_id}' in the MongoDB store {self.label}")
+        if doc.get("captured_out_file") is None:
+            return doc.get("captured_out") or ""
+        data = self._query(lambda: gridfs.GridFS(self._db).get(doc["captured_out_file"]).read())
+        return data.decode("utf-8", "replace")
+
+    def _stored_run(self, doc: dict[str, Any]) -> StoredRun:
+        run_id = doc["_id"]
+        source_ids = doc.get("experiment", {}).get("sources", [])
+        record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
+        record["environment"] = record.get("experiment", {}).pop("environment", {})
+        config = record.pop("config", {})
+        final = {name: series["values"][-1] for name, series in self.metrics(run_id).items() if series["values"]}
+        observer_args = ["-m", self.url]
+        return StoredRun(run_id=run_id, store=self.label, record=record, config=config,
+                         sources=self._download_sources(run_id, source_ids), final_metrics=final,
+                         observer_args=observer_args, store_url=self.url)
+
+    def _download_sources(self, run_id: Any, entries: list[Any]) -> dict[str, str]:
+        """The run's source files, written to a temporary folder removed when the process exits."""
+        import gridfs
+
+        if not entries:
+            return {}
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="labrun-mongo-sources-")
+            atexit.register(shutil.rmtree, self._scratch, True)
+        fs = gridfs.GridFS(self._db)
+        folder = os.path.join(self._scratch, str(run_id))
+        sources = {}
+        for n, (path, file_id) in enumerate(entries):
+            target = os.path.join(folder, f"{n}-{os.path.basename(path)}")
+            os.makedirs(folder, exist_ok=True)
+            data = self._query(lambda: fs.get(file_id).read())
+            with open(target, "wb") as f:
+                f.write(data)
+            sources[path] = target
+        return sources
+
+
+def _plain(value: Any) -> Any:
+    """BSON values as the JSON values a file store holds: dates as ISO text, ObjectIds as text."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        return value.replace(tzinfo=None).isoformat()
+    if type(value).__name__ == "ObjectId":
+        return str(value)
+    return value

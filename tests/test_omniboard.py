@@ -1,0 +1,101 @@
+"""Omniboard 2.16.1, installed from npm, lists runs labrun recorded: config, status and metrics.
+
+Needs Node and npm; run it with ``python -m pytest -q -m omniboard tests`` (README's test command leaves it
+out). Omniboard is installed once into $LABRUN_OMNIBOARD_DIR (default ~/.cache/labrun-tests/omniboard-2.16.1).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from mongo_server import free_port
+
+pytestmark = pytest.mark.omniboard
+VERSION = "2.16.1"
+
+SCRIPT = """
+from labrun import Experiment
+ex = Experiment("omni")
+
+@ex.config
+def cfg():
+    lr = 0.01
+    fail = False
+
+@ex.main
+def main(lr, fail, _run):
+    for i in range(20):
+        _run.log_scalar("train.loss", 1.0 / (i + 1))
+    if fail:
+        raise RuntimeError("diverged")
+    return lr * 2
+
+ex.run_commandline()
+"""
+
+
+@pytest.fixture(scope="module")
+def omniboard_entry():
+    if not shutil.which("npm") or not shutil.which("node"):
+        pytest.skip("Node and npm are needed to install Omniboard")
+    folder = Path(os.environ.get("LABRUN_OMNIBOARD_DIR",
+                                 Path.home() / ".cache" / "labrun-tests" / f"omniboard-{VERSION}"))
+    entry = folder / "node_modules" / "omniboard" / "dist" / "start.js"
+    if not entry.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder), f"omniboard@{VERSION}"],
+                       check=True, capture_output=True, timeout=900)
+    return entry
+
+
+def get_json(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def test_omniboard_lists_runs_with_config_status_and_metrics(omniboard_entry, script, mongo_url, tmp_path):
+    exp = script(SCRIPT)
+    assert exp.run("-m", mongo_url, "with", "lr=0.5").returncode == 0
+    assert exp.run("-m", mongo_url, "with", "fail=True").returncode == 1
+    port = free_port()
+    log = open(tmp_path / "omniboard.log", "wb")
+    shim = Path(__file__).with_name("loopback_only.js")
+    omniboard = subprocess.Popen(["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url],
+                                 env={**os.environ, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}/sacred/api/v1"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                runs = get_json(f"{base}/Runs?select=config,status,experiment,heartbeat,start_time")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and omniboard.poll() is None, \
+                    (tmp_path / "omniboard.log").read_text()
+                time.sleep(0.5)
+        listening = [c.laddr for c in psutil.Process(omniboard.pid).net_connections("tcp") if c.status == "LISTEN"]
+        assert listening and all(address.ip == "127.0.0.1" for address in listening)
+        by_id = {run["_id"]: run for run in runs}
+        assert set(by_id) == {1, 2}
+        assert by_id[1]["status"] == "COMPLETED" and by_id[1]["config"]["lr"] == 0.5
+        assert by_id[2]["status"] == "FAILED" and by_id[2]["experiment"]["name"] == "omni"
+        metrics = get_json(f"{base}/Metrics?query=" + urllib.request.quote('{"run_id":"1"}'))
+        loss = next(m for m in metrics if m["name"] == "train.loss")
+        assert loss["steps"] == list(range(20)) and loss["values"][-1] == pytest.approx(0.05)
+        # the runs table's metric column: Omniboard joins info.metrics to the metrics collection
+        detail = get_json(f"{base}/Runs/1?select=info,captured_out")
+        assert any(ref["name"] == "train.loss" for ref in detail["info"]["metrics"])
+    finally:
+        omniboard.terminate()
+        try:
+            omniboard.wait(10)
+        except subprocess.TimeoutExpired:
+            omniboard.kill()
+            omniboard.wait(10)
+        log.close()
