@@ -81,6 +81,17 @@ class MongoStoreReader:
         metrics = self._db[self.location.metrics]
         return self._query(lambda: join_parts(metrics.find({"run_id": run_id})))
 
+    def _final_metrics(self, run_id: Any) -> dict[str, float]:
+        """Each metric's last value, read from its newest part alone (not every point of every metric)."""
+        metrics = self._db[self.location.metrics]
+        newest: dict[str, tuple[int, list]] = {}
+        for doc in self._query(lambda: list(metrics.find({"run_id": run_id},
+                                                         {"name": 1, "part": 1, "values": {"$slice": -1}}))):
+            part = doc.get("part", 0)
+            if doc["name"] not in newest or part > newest[doc["name"]][0]:
+                newest[doc["name"]] = (part, doc.get("values") or [])
+        return {name: values[-1] for name, (_part, values) in newest.items() if values}
+
     def artifact(self, run_id: Any, name: str) -> bytes:
         """The content of one artifact."""
         import gridfs
@@ -110,7 +121,7 @@ class MongoStoreReader:
         record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
         record["environment"] = record.get("experiment", {}).pop("environment", {})
         config = record.pop("config", {})
-        final = {name: series["values"][-1] for name, series in self.metrics(run_id).items() if series["values"]}
+        final = self._final_metrics(run_id)
         observer_args = ["-m", self.url]
         return StoredRun(run_id=run_id, store=self.label, record=record, config=config,
                          sources=self._download_sources(run_id, source_ids), final_metrics=final,
