@@ -34,3 +34,8 @@ def numbered(name: str, n: int) -> str:
     """``model.pt`` -> ``model-2.pt``: the name of the n-th artifact given the same name."""
     stem, ext = posixpath.splitext(name)
     return f"{stem}-{n}{ext}"
+
+
+def safe_filename(name: str) -> str:
+    """``name`` as one file or folder name: anything but letters, digits, ``-``, ``.`` and ``_`` becomes ``-``."""
+    return "".join(c if c.isalnum() or c in "-._" else "-" for c in name).strip(".") or "run"

@@ -30,7 +30,9 @@ def usage_line(prog: str) -> str:
 def options_section() -> str:
     lines = []
     for spec in OPTION_SPECS:
-        flags = f"{spec.short} {spec.arg}, {spec.long}={spec.arg}" if spec.arg else f"{spec.short}, {spec.long}"
+        long = f"{spec.long}={spec.arg}" if spec.arg else spec.long
+        short = f"{spec.short} {spec.arg}" if spec.arg else spec.short
+        flags = f"{short}, {long}" if spec.short else f"    {long}"
         lines.append(f"  {flags:<37} {spec.help}")
     return "Options:\n" + "\n".join(lines)
 

@@ -158,7 +158,7 @@ class Experiment(Ingredient):
         if observed:
             observers = list(self.observers) + [
                 create_observer(url) for url in observer_urls(options.file_storage, options.mongo_db,
-                                                              options.observer)]
+                                                              options.observer, options.tensorboard, options.mlflow)]
         meta = {
             "command": command.name,
             "options": options.as_record(),

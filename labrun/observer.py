@@ -57,3 +57,15 @@ class RunObserver:
 def id_asked_for(record: dict[str, Any]) -> bool:
     """Whether the user chose the run's id (``--id``): a store must then use it or fail, not pick another."""
     return (record.get("meta") or {}).get("options", {}).get("--id") not in (None, "", False)
+
+
+def require_package(module: str, extra: str, title: str) -> None:
+    """Fail at once, with the install command, when a backend's package is missing. The package is only
+    looked up here, not imported: the observer imports it in its delivery thread, when first used."""
+    import importlib.util
+
+    from labrun.errors import ObserverNotAvailableError
+
+    if importlib.util.find_spec(module) is None:
+        raise ObserverNotAvailableError(f"the {title} observer needs the package '{module}', which is not "
+                                        f"installed: pip install 'labrun[{extra}]'")

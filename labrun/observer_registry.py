@@ -101,12 +101,29 @@ def mongo_url(option: str) -> str:
     return f"mongodb://{host}:{port}/{db or 'sacred'}{query}"
 
 
-def observer_urls(file_storage: str | None, mongo_db: str | None, observers: list[str]) -> list[str]:
-    """Every observer URL the options ask for, in the order -F, -m, then each -o."""
+def mlflow_url(uri: str) -> str:
+    """``--mlflow``'s tracking URI as an observer URL: ``http://h:5000`` -> ``mlflow+http://h:5000``; a bare
+    folder is a file store."""
+    if uri.startswith("mlflow+"):
+        return uri
+    if "://" not in uri:
+        import os
+
+        return f"mlflow+file://{os.path.abspath(uri)}"
+    return f"mlflow+{uri}"
+
+
+def observer_urls(file_storage: str | None, mongo_db: str | None, observers: list[str],
+                  tensorboard: str | None = None, mlflow: str | None = None) -> list[str]:
+    """Every observer URL the options ask for, in the order -F, -m, --tensorboard, --mlflow, then each -o."""
     urls = []
     if file_storage:
         urls.append(file_storage if file_storage.startswith("file://") else f"file://{file_storage}")
     if mongo_db:
         urls.append(mongo_url(mongo_db))
+    if tensorboard:
+        urls.append(tensorboard if tensorboard.startswith("tensorboard://") else f"tensorboard://{tensorboard}")
+    if mlflow:
+        urls.append(mlflow_url(mlflow))
     urls.extend(observers)
     return urls

@@ -10,7 +10,7 @@ from labrun.suggest import did_you_mean
 
 
 class OptionSpec(NamedTuple):
-    short: str
+    short: str | None  # None: the option has a long form only
     long: str
     arg: str | None  # name of the option's value, None for a flag
     help: str
@@ -29,15 +29,17 @@ OPTION_SPECS = (
     OptionSpec("-i", "--id", "ID", "Use ID as the run's id in the stores."),
     OptionSpec("-l", "--loglevel", "LEVEL", "Log level: DEBUG, INFO, WARNING, ERROR or a number."),
     OptionSpec("-m", "--mongo-db", "DB", "Record the run in MongoDB: a mongodb:// URL or [host:port:]db[.prefix]."),
+    OptionSpec(None, "--mlflow", "URI", "Record the run in MLflow: file:///abs/mlruns, sqlite:///abs/mlflow.db or http://host:port."),
     OptionSpec("-n", "--name", "NAME", "Record the run under this experiment name."),
     OptionSpec("-o", "--observer", "URL", "Record the run with the observer for URL (repeatable), e.g. file://runs."),
     OptionSpec("-p", "--print-config", None, "Print the config before running."),
     OptionSpec("-P", "--priority", "NUMBER", "A priority stored with the run (for queues)."),
     OptionSpec("-q", "--queue", None, "Record the run as QUEUED without running it."),
+    OptionSpec(None, "--tensorboard", "LOGDIR", "Record the run as a TensorBoard run in LOGDIR."),
     OptionSpec("-u", "--unobserved", None, "Run without any observer."),
 )
 SPEC_BY_LONG = {spec.long: spec for spec in OPTION_SPECS}
-SPEC_BY_SHORT = {spec.short: spec for spec in OPTION_SPECS}
+SPEC_BY_SHORT = {spec.short: spec for spec in OPTION_SPECS if spec.short}
 
 
 @dataclass
@@ -56,11 +58,13 @@ class Options:
     id: str | None = None
     loglevel: str | None = None
     mongo_db: str | None = None
+    mlflow: str | None = None
     name: str | None = None
     observer: list[str] = field(default_factory=list)
     print_config: bool = False
     priority: float | None = None
     queue: bool = False
+    tensorboard: str | None = None
     unobserved: bool = False
 
     @classmethod
@@ -88,7 +92,7 @@ class Options:
         from labrun.redact import redact_url
 
         record = {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
-        for flag in ("--mongo-db", "--file-storage"):
+        for flag in ("--mongo-db", "--file-storage", "--mlflow"):
             if record[flag]:
                 record[flag] = redact_url(record[flag])
         record["--observer"] = [redact_url(url) for url in record["--observer"] or []]

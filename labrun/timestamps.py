@@ -15,6 +15,11 @@ def iso(moment: float | _dt.datetime) -> str:
     return moment.astimezone(_dt.timezone.utc).replace(tzinfo=None).isoformat()
 
 
+def posix(iso_text: str) -> float:
+    """Sacred's naive UTC ISO text back to POSIX seconds."""
+    return _dt.datetime.fromisoformat(iso_text).replace(tzinfo=_dt.timezone.utc).timestamp()
+
+
 def iso_json_items(stamps: Sequence[float]) -> str:
     """POSIX timestamps as the comma-separated items of a JSON array of ISO strings (with microseconds).
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from labrun.lazy_exports import lazy_getattr
 
-_EXPORTS = {"FileStorageObserver": "labrun.observers.file_storage", "MongoObserver": "labrun.observers.mongo"}
+_EXPORTS = {
+    "FileStorageObserver": "labrun.observers.file_storage",
+    "MongoObserver": "labrun.observers.mongo",
+    "TensorBoardObserver": "labrun.observers.tensorboard",
+    "MlflowObserver": "labrun.observers.mlflow",
+}
 
 __all__ = list(_EXPORTS)
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import importlib.util
 import logging
 import mimetypes
 from typing import Any
 
-from labrun.errors import ObserverNotAvailableError
 from labrun.mongo_format import (MAX_POINTS_PER_DOCUMENT, encode_keys, parse_mongo_url, url_options)
-from labrun.observer import RunObserver, id_asked_for
+from labrun.observer import RunObserver, id_asked_for, require_package
 from labrun.redact import redact_url
 
 logger = logging.getLogger("labrun.mongo")
@@ -54,9 +52,7 @@ class MongoObserver(RunObserver):
     def __init__(self, url: str = "mongodb://localhost:27017", db_name: str | None = None,
                  collection: str = "runs", collection_prefix: str = "", priority: int | None = None,
                  **client_options: Any):
-        if importlib.util.find_spec("pymongo") is None:  # found without importing it: imported when used
-            raise ObserverNotAvailableError("the MongoDB observer needs the package 'pymongo', which is not "
-                                            "installed: pip install 'labrun[mongo]'")
+        require_package("pymongo", "mongo", "MongoDB")
         try:
             self.location = parse_mongo_url(url, db_name, collection, collection_prefix)
         except ValueError as exc:

@@ -46,7 +46,7 @@ def script(tmp_path):
 @pytest.fixture(scope="session")
 def mongo_server_url(tmp_path_factory):
     """A MongoDB server for the whole session: $LABRUN_TEST_MONGO_URL, else SecantusDB started here."""
-    from mongo_server import URL_ENV, SecantusServer
+    from servers import URL_ENV, SecantusServer
 
     if os.environ.get(URL_ENV):
         yield os.environ[URL_ENV].rstrip("/")

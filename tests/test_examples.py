@@ -6,9 +6,9 @@ import sys
 from conftest import ROOT
 
 
-def run_example(name, *args):
+def run_example(name, *args, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+                          timeout=120, cwd=cwd)
 
 
 def test_quickstart_runs_and_takes_updates():
@@ -38,3 +38,23 @@ def test_mongodb_example_records_a_run_omniboard_can_show(mongo_url):
     assert run.record["status"] == "COMPLETED" and run.record["info"]["best.epoch"] == 1
     assert len(store.metrics(1)["train.loss"]["values"]) == 100 and store.metrics(1)["val.accuracy"]["steps"] == [0, 1]
     store.close()
+
+
+def test_tensorboard_mlflow_example_lands_in_both(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = run_example("tensorboard_mlflow.py", "--tensorboard", str(tmp_path / "tb"), "--mlflow", uri, "with",
+                      "lr=0.2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (folder,) = (tmp_path / "tb").iterdir()
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert len(acc.Scalars("train/loss")) == 300 and [p.step for p in acc.Scalars("val/accuracy")][0] == 49
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("tb_mlflow_example").experiment_id])
+    assert run.data.params["lr"] == "0.2" and run.data.params["optimizer.name"] == "sgd"
+    assert abs(run.data.metrics["train/loss"] - acc.Scalars("train/loss")[-1].value) < 1e-6  # float32 in TensorBoard
+    assert "summary.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert (tmp_path / "mlartifacts" / "tb_mlflow_example").is_dir()  # beside the database, not in the cwd

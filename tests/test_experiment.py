@@ -1,5 +1,6 @@
 """Experiments driven from Python: run(), commands, hooks, seeding, the decorator."""
 
+import os
 import random
 
 import numpy as np
@@ -158,6 +159,20 @@ def test_missing_backend_is_reported_with_the_install_command(monkeypatch):
     with pytest.raises(ObserverNotAvailableError) as info:
         create_observer("mongodb://user:secret@localhost/db")
     assert "secret" not in str(info.value) and "pip install 'labrun[mongo]'" in str(info.value)
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.raises(ObserverNotAvailableError, match=r"pip install 'labrun\[mlflow\]'"):
+        create_observer("mlflow+http://user:secret@localhost:5000")
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with pytest.raises(ObserverNotAvailableError, match=r"pip install 'labrun\[tensorboard\]'"):
+        create_observer("tensorboard://logs")
+
+
+def test_tensorboard_and_mlflow_options_name_observer_urls():
+    from labrun.observer_registry import observer_urls
+
+    urls = observer_urls(None, None, [], tensorboard="logs", mlflow="http://127.0.0.1:5000")
+    assert urls == ["tensorboard://logs", "mlflow+http://127.0.0.1:5000"]
+    assert observer_urls(None, None, [], mlflow="mlruns") == [f"mlflow+file://{os.path.abspath('mlruns')}"]
 
 
 def test_mongo_option_forms():

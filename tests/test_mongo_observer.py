@@ -12,7 +12,7 @@ import bson
 import gridfs
 import pymongo
 import pytest
-from mongo_server import SecantusServer, free_port
+from servers import SecantusServer, free_port
 
 from labrun.mongo_format import join_parts
 from labrun.readback import open_store

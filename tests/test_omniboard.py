@@ -8,13 +8,12 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
-from mongo_server import free_port
+from servers import free_port, server_process
 
 pytestmark = pytest.mark.omniboard
 VERSION = "2.16.1"
@@ -64,21 +63,12 @@ def test_omniboard_lists_runs_with_config_status_and_metrics(omniboard_entry, sc
     assert exp.run("-m", mongo_url, "with", "lr=0.5").returncode == 0
     assert exp.run("-m", mongo_url, "with", "fail=True").returncode == 1
     port = free_port()
-    log = open(tmp_path / "omniboard.log", "wb")
     shim = Path(__file__).with_name("loopback_only.js")
-    omniboard = subprocess.Popen(["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url],
-                                 env={**os.environ, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}/sacred/api/v1"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                runs = get_json(f"{base}/Runs?select=config,status,experiment,heartbeat,start_time")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and omniboard.poll() is None, \
-                    (tmp_path / "omniboard.log").read_text()
-                time.sleep(0.5)
+    base = f"http://127.0.0.1:{port}/sacred/api/v1"
+    args = ["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url]
+    with server_process(args, f"{base}/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
+                        log_path=str(tmp_path / "omniboard.log")) as omniboard:
+        runs = get_json(f"{base}/Runs?select=config,status,experiment,heartbeat,start_time")
         listening = [c.laddr for c in psutil.Process(omniboard.pid).net_connections("tcp") if c.status == "LISTEN"]
         assert listening and all(address.ip == "127.0.0.1" for address in listening)
         by_id = {run["_id"]: run for run in runs}
@@ -91,11 +81,3 @@ def test_omniboard_lists_runs_with_config_status_and_metrics(omniboard_entry, sc
         # the runs table's metric column: Omniboard joins info.metrics to the metrics collection
         detail = get_json(f"{base}/Runs/1?select=info,captured_out")
         assert any(ref["name"] == "train.loss" for ref in detail["info"]["metrics"])
-    finally:
-        omniboard.terminate()
-        try:
-            omniboard.wait(10)
-        except subprocess.TimeoutExpired:
-            omniboard.kill()
-            omniboard.wait(10)
-        log.close()

@@ -73,3 +73,15 @@ def same_kind(old: Any, new: Any) -> bool:
     return (isinstance(old, numbers) and isinstance(new, numbers)
             and not isinstance(old, bool) and not isinstance(new, bool))
 
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested entries as dotted keys (``{"opt": {"lr": 1}}`` -> ``{"opt.lr": 1}``): how TensorBoard's HParams
+    and MLflow's params show a config."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

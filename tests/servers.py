@@ -1,16 +1,20 @@
-"""A real MongoDB wire-protocol server for the tests: SecantusDB on a free loopback port.
+"""Servers the tests start on 127.0.0.1 and always stop: SecantusDB (a MongoDB wire-protocol server), and
+any other server process (TensorBoard, MLflow, Omniboard) through ``server_process``.
 
-``LABRUN_TEST_MONGO_URL`` points the tests at another server instead (the tests that stop and restart a
-server always start their own).
+``LABRUN_TEST_MONGO_URL`` points the MongoDB tests at another server instead (the tests that stop and
+restart a server always start their own).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from typing import Iterator, Sequence
 
 URL_ENV = "LABRUN_TEST_MONGO_URL"
 
@@ -54,13 +58,8 @@ class SecantusServer:
         raise RuntimeError(f"SecantusDB did not listen on port {self.port} within {timeout} s: {self._log_tail()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def _log_tail(self) -> str:
@@ -69,3 +68,35 @@ class SecantusServer:
                 return f.read()[-2000:].decode("utf-8", "replace")
         except OSError:
             return ""
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate, and kill if it does not end within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@contextlib.contextmanager
+def server_process(args: Sequence[str], ready_url: str, timeout: float = 90, env: dict | None = None,
+                   log_path: str = os.devnull) -> Iterator[subprocess.Popen]:
+    """A server process that answers ``ready_url`` within ``timeout`` seconds; stopped when the block ends."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    urllib.request.urlopen(ready_url, timeout=2).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{' '.join(args[:4])} did not answer {ready_url} (see {log_path})")
+                    time.sleep(0.3)
+            yield process
+        finally:
+            stop_process(process)

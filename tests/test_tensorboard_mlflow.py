@@ -1,0 +1,285 @@
+"""TensorBoard and MLflow observers, read back through each tool's own reader, client or server."""
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from gitrepo import make_repo
+from servers import free_port, server_process
+
+SCRIPT = """
+import os, signal, time
+from labrun import Experiment
+
+ex = Experiment("both")
+
+@ex.config
+def cfg():
+    n = 500
+    mode = "ok"
+    stop_file = ""
+    opt = {"name": "adam", "lr": 0.01}
+    note = "x" * 7000
+
+@ex.main
+def main(n, mode, stop_file, _run):
+    print("training starts")
+    for i in range(n):
+        _run.log_scalar("loss", 1.0 / (i + 1))
+        _run.log_scalar("val.acc", i / n)
+    _run.info["best"] = {"epoch": 3}
+    with open("model.bin", "wb") as f:
+        f.write(b"weights")
+    _run.add_artifact("model.bin", name="checkpoints/model.bin")
+    if mode == "fail":
+        raise ValueError("diverged")
+    if mode == "interrupt":
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    if mode == "wait":
+        count, deadline = 0, time.time() + 120
+        while not os.path.exists(stop_file) and time.time() < deadline:
+            _run.log_scalar("tick", count)
+            count += 1
+            time.sleep(0.002)
+        return count
+    return 0.5
+
+if __name__ == "__main__":
+    ex.run_commandline()
+"""
+
+
+@pytest.fixture
+def exp(script, tmp_path):
+    """The experiment, committed in a git repository (so the git tags and texts have something to show)."""
+    repo = make_repo(tmp_path / "repo", {"exp.py": __import__("textwrap").dedent(SCRIPT)})
+    from conftest import Script
+
+    return Script(repo / "exp.py")
+
+
+def metrics_json(store, run_id=1):
+    return json.loads((store / str(run_id) / "metrics.json").read_text())
+
+
+# -- TensorBoard ------------------------------------------------------------------------------------------------
+def accumulator(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def texts(acc, tag):
+    from tensorboard.util import tensor_util
+
+    return [tensor_util.make_ndarray(e.tensor_proto).item().decode() for e in acc.Tensors(tag)]
+
+
+def hparams(acc):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    return {tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+            for tag, content in acc.PluginTagToContent("hparams").items()}
+
+
+def test_tensorboard_run_holds_every_point_the_hparams_session_and_texts(exp, tmp_path):
+    logs, store = tmp_path / "tb", tmp_path / "runs"
+    proc = exp.run("-F", str(store), "--tensorboard", str(logs), "with", "n=500")
+    assert proc.returncode == 0, proc.stderr
+    assert os.listdir(logs) == ["both_0001"]  # named after the experiment and the file store's id
+    acc = accumulator(logs / "both_0001")
+    stored = metrics_json(store)
+    for name in ("loss", "val.acc"):
+        points = acc.Scalars(name)
+        assert [p.step for p in points] == stored[name]["steps"]
+        assert [p.value for p in points] == pytest.approx(stored[name]["values"], rel=1e-6)  # float32
+    first = acc.Scalars("loss")[0].wall_time
+    assert abs(first - __import__("labrun.timestamps", fromlist=["posix"]).posix(stored["loss"]["timestamps"][0])) < 1e-3
+    sessions = hparams(acc)
+    start = sessions["_hparams_/session_start_info"].session_start_info
+    assert start.hparams["opt.name"].string_value == "adam" and start.hparams["opt.lr"].number_value == 0.01
+    assert start.hparams["n"].number_value == 500
+    from tensorboard.plugins.hparams import api_pb2
+
+    assert sessions["_hparams_/session_end_info"].session_end_info.status == api_pb2.STATUS_SUCCESS
+    assert texts(acc, "run/status") == ["RUNNING", "COMPLETED"]
+    commit = json.loads((store / "1" / "run.json").read_text())["experiment"]["repositories"][0]["commit"]
+    assert commit in texts(acc, "run/git")[0]
+    assert '"epoch": 3' in texts(acc, "run/info")[-1]
+    assert (logs / "both_0001" / "artifacts" / "checkpoints" / "model.bin").read_bytes() == b"weights"
+
+    failed = exp.run("--tensorboard", str(logs), "with", "mode=fail", "n=3")
+    assert failed.returncode == 1
+    acc = accumulator(logs / "both_0002")  # numbered in LOGDIR when no other store names the run
+    assert hparams(acc)["_hparams_/session_end_info"].session_end_info.status == api_pb2.STATUS_FAILURE
+    assert texts(acc, "run/status")[-1] == "FAILED" and "ValueError: diverged" in texts(acc, "run/fail_trace")[0]
+
+
+def test_tensorboard_server_serves_the_scalars(exp, tmp_path):
+    logs = tmp_path / "tb"
+    assert exp.run("--tensorboard", str(logs), "with", "n=200").returncode == 0
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logs), "--host", "127.0.0.1", "--port",
+            str(port), "--load_fast", "false", "--reload_interval", "1"]
+    with server_process(args, f"{base}/data/runs"):
+        query = urllib.parse.urlencode({"run": "both_0001", "tag": "loss"})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/data/plugin/scalars/scalars?{query}", timeout=5) as response:
+                    points = json.loads(response.read())
+                if len(points) == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "TensorBoard never served the 200 points"
+            time.sleep(0.5)
+        assert [p[1] for p in points] == list(range(200))
+        assert points[-1][2] == pytest.approx(1 / 200)
+
+
+# -- MLflow -----------------------------------------------------------------------------------------------------
+def mlflow_run(uri, experiment="both"):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id],
+                              order_by=["attributes.start_time ASC"])
+    return client, runs
+
+
+def artifact_text(client, run_id, path, folder):
+    return open(client.download_artifacts(run_id, path, str(folder)), encoding="utf-8").read()
+
+
+def test_mlflow_sqlite_run_has_params_tags_histories_artifacts_and_status(exp, tmp_path):
+    store, db = tmp_path / "runs", tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    proc = exp.run("-F", str(store), "--mlflow", uri, "with", "n=2500", "opt.lr=0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert exp.run("-F", str(store), "-o", f"mlflow+{uri}", "with", "mode=fail", "n=3").returncode == 1
+    assert exp.run("-F", str(store), "-o", f"mlflow+{uri}", "with", "mode=interrupt", "n=3").returncode != 0
+    client, runs = mlflow_run(uri)
+    assert [r.info.status for r in runs] == ["FINISHED", "FAILED", "KILLED"]
+    run = runs[0]
+    assert run.info.run_name == "both #1"
+    params = run.data.params
+    assert params["opt.lr"] == "0.5" and params["opt.name"] == "adam" and params["n"] == "2500"
+    assert len(params["note"]) == 6000  # cut at MLflow's limit; the whole config is an artifact
+    tags = run.data.tags
+    record = json.loads((store / "1" / "run.json").read_text())
+    repo = record["experiment"]["repositories"][0]
+    assert tags["mlflow.source.git.commit"] == repo["commit"] and tags["mlflow.source.git.branch"] == "main"
+    assert tags["mlflow.source.name"].endswith("exp.py") and tags["mlflow.source.type"] == "LOCAL"
+    assert tags["labrun.run_id"] == "1" and tags["labrun.uid"] == record["uid"] and tags["labrun.command"] == "main"
+    assert tags["mlflow.user"] and tags["labrun.host"] == record["host"]["hostname"]
+    assert tags["labrun.git.dirty"] == "false"
+    stored = metrics_json(store)
+    for name in ("loss", "val.acc"):
+        history = client.get_metric_history(run.info.run_id, name)
+        assert [m.step for m in history] == stored[name]["steps"]
+        assert [m.value for m in history] == stored[name]["values"]
+    paths = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.json", "cout.txt", "info.json", "checkpoints", "source"} <= paths
+    assert json.loads(artifact_text(client, run.info.run_id, "config.json", tmp_path))["note"] == "x" * 7000
+    assert "training starts" in artifact_text(client, run.info.run_id, "cout.txt", tmp_path)
+    assert artifact_text(client, run.info.run_id, "checkpoints/model.bin", tmp_path) == "weights"
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "source")] == ["source/exp.py"]
+    assert "ValueError: diverged" in runs[1].data.tags["labrun.fail_trace"]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` on 127.0.0.1 with a sqlite backend; ``restart()`` stops and starts it again."""
+    port = free_port()
+    db = tmp_path / "server.db"
+    args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{db}", "--artifacts-destination", str(tmp_path / "artifacts")]
+
+    class Server:
+        url = f"http://127.0.0.1:{port}"
+        sqlite = f"sqlite:///{db}"
+        stack = contextlib.ExitStack()
+
+        def start(self):
+            self.process = self.stack.enter_context(server_process(args, f"{self.url}/health", timeout=120))
+
+        def stop(self):
+            self.stack.close()
+
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_mlflow_server_over_http_and_a_restart_mid_run_loses_nothing(exp, tmp_path, mlflow_server):
+    assert exp.run("--mlflow", mlflow_server.url, "with", "n=300").returncode == 0
+    client, runs = mlflow_run(mlflow_server.url)
+    assert runs[0].info.status == "FINISHED"
+    assert len(client.get_metric_history(runs[0].info.run_id, "loss")) == 300
+    assert client.list_artifacts(runs[0].info.run_id, "checkpoints")[0].path == "checkpoints/model.bin"
+
+    stop_file = tmp_path / "stop"
+    env = {**os.environ, "LABRUN_DELIVERY_TIMEOUT": "60"}
+    proc = subprocess.Popen([sys.executable, str(exp.path), "-o", f"mlflow+{mlflow_server.url}", "with", "mode=wait",
+                             "n=10", f"stop_file={stop_file}"], cwd=exp.path.parent, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def ticks():
+            _, found = mlflow_run(mlflow_server.sqlite)
+            return len(found) == 2 and len(client.get_metric_history(found[1].info.run_id, "tick"))
+
+        deadline = time.monotonic() + 60
+        while not ticks():
+            assert time.monotonic() < deadline, "no tick reached the server"
+            time.sleep(0.3)
+        mlflow_server.stop()
+        time.sleep(3)  # the loop goes on meanwhile
+        mlflow_server.start()
+        before = ticks()
+        deadline = time.monotonic() + 90
+        while ticks() <= before:
+            assert time.monotonic() < deadline, "delivery did not resume after the restart"
+            time.sleep(0.5)
+        stop_file.write_text("")
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "failed" in err and "delivering again" in err
+    _, runs = mlflow_run(mlflow_server.sqlite)
+    run = runs[1]
+    assert run.info.status == "FINISHED"
+    logged = int(float(run.data.tags["labrun.result"]))
+    history = client.get_metric_history(run.info.run_id, "tick")
+    assert sorted(m.value for m in history) == [float(i) for i in range(logged)]
+
+
+def test_both_observers_with_the_file_store_agree(exp, tmp_path):
+    store, logs, uri = tmp_path / "runs", tmp_path / "tb", f"sqlite:///{tmp_path / 'm.db'}"
+    proc = exp.run("-F", str(store), "--tensorboard", str(logs), "--mlflow", uri, "with", "n=1200")
+    assert proc.returncode == 0, proc.stderr
+    stored = metrics_json(store)
+    acc = accumulator(logs / "both_0001")
+    client, (run,) = mlflow_run(uri)
+    for name in ("loss", "val.acc"):
+        tb = acc.Scalars(name)
+        ml = client.get_metric_history(run.info.run_id, name)
+        assert len(tb) == len(ml) == len(stored[name]["values"]) == 1200
+        assert [p.step for p in tb] == [m.step for m in ml] == stored[name]["steps"]
+        assert tb[-1].value == pytest.approx(ml[-1].value, rel=1e-6) and ml[-1].value == stored[name]["values"][-1]
+        assert abs(ml[-1].timestamp / 1000 - tb[-1].wall_time) < 0.002
+    assert run.data.tags["labrun.run_id"] == "1" and run.data.tags["labrun.status"] == "COMPLETED"
