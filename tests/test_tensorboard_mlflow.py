@@ -146,6 +146,17 @@ def test_tensorboard_server_serves_the_scalars(exp, tmp_path):
             time.sleep(0.5)
         assert [p[1] for p in points] == list(range(200))
         assert points[-1][2] == pytest.approx(1 / 200)
+        # the HPARAMS tab: one session per run, its config and the final value of each metric
+        request = {"experimentName": "", "startIndex": 0, "sliceSize": 10, "colParams": [],
+                   "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]}
+        post = urllib.request.Request(f"{base}/data/plugin/hparams/session_groups", json.dumps(request).encode(),
+                                      {"Content-Type": "application/json"})
+        with urllib.request.urlopen(post, timeout=10) as response:
+            (group,) = json.loads(response.read())["sessionGroups"]
+        assert group["name"] == "both_0001" and group["hparams"]["n"] == 200 and group["hparams"]["opt.name"] == "adam"
+        final = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        assert final["loss"] == pytest.approx(1 / 200) and final["val.acc"] == pytest.approx(199 / 200)
+        assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
 
 
 # -- MLflow -----------------------------------------------------------------------------------------------------
