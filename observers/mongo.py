@@ -89,6 +89,10 @@ class MongoObserver(RunObserver):
         self.output_length = 0  # bytes in the GridFS output file
         self.output_partial = b""  # its last, incomplete chunk
         self.output_tail = ""
+        # After a resume: per metric, the time of the newest point stored, and the time of the last beat whose
+        # output is stored. Events replayed from the journal that are not newer were applied before the failure.
+        self.stored_until: dict[str, float] = {}
+        self.output_until = ""
 
     # -- connection -----------------------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -182,14 +186,18 @@ class MongoObserver(RunObserver):
         self.metric_refs = info.pop("metrics", [])
         self.info_sent, self.result_sent = info, doc.get("result")
         self.output_tail = doc.get("captured_out") or ""
-        for part in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1}):
+        for part in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1, "last_time": 1}):
             known = self.series.get(part["name"])
             if known is None or part.get("part", 0) > known[1]:
                 self.series[part["name"]] = [part["_id"], part.get("part", 0), part.get("count", 0)]
+                if "last_time" in part:
+                    self.stored_until[part["name"]] = part["last_time"]
         if doc.get("captured_out_file") is not None:
-            files = self._connect()["fs.files"].find_one({"_id": doc["captured_out_file"]}, {"length": 1})
+            files = self._connect()["fs.files"].find_one({"_id": doc["captured_out_file"]},
+                                                         {"length": 1, "output_until": 1})
             self.output_file = doc["captured_out_file"]
             self.output_length = files["length"] if files else 0
+            self.output_until = (files or {}).get("output_until", "")
             if self.output_length % CHUNK_SIZE:
                 chunk = self._connect()["fs.chunks"].find_one(
                     {"files_id": self.output_file, "n": self.output_length // CHUNK_SIZE})
@@ -257,10 +265,12 @@ class MongoObserver(RunObserver):
         from pymongo import UpdateOne
 
         planned = {name: list(state) for name, state in self.series.items()}
-        operations, new_parts = [], []
+        operations, new_parts, caught_up = [], [], []
         for name, series in metrics.items():
             steps, values, stamps = series["steps"], series["values"], series["timestamps"]
-            start, total = 0, len(steps)
+            start, total = self._first_new_point(name, stamps), len(steps)
+            if start < total:
+                caught_up.append(name)
             while start < total:
                 state = planned.get(name)
                 if state is None or state[2] >= MAX_POINTS_PER_DOCUMENT:
@@ -273,7 +283,8 @@ class MongoObserver(RunObserver):
                         "values": {"$each": values[start:end].tolist()},
                         "timestamps": {"$each": _dates(stamps[start:end])}}
                 operations.append(UpdateOne({"_id": state[0], "count": state[2]},
-                                            {"$push": push, "$inc": {"count": end - start}}))
+                                            {"$push": push, "$inc": {"count": end - start},
+                                             "$max": {"last_time": max(stamps[start:end])}}))
                 state[2] += end - start
                 start = end
         if operations:
@@ -281,9 +292,19 @@ class MongoObserver(RunObserver):
             if result.matched_count != len(operations):
                 self._check_applied(planned, result.matched_count, len(operations))
         self.series = planned
+        for name in caught_up:  # past the newest stored point: everything after is new
+            self.stored_until.pop(name, None)
         if new_parts:
             self.metric_refs = [{"name": name, "id": str(state[0])} for name, state in self.series.items()]
             self._runs.update_one({"_id": self.run_id}, {"$set": {"info.metrics": self.metric_refs}})
+
+    def _first_new_point(self, name: str, stamps: Any) -> int:
+        """Where the points not yet stored begin: 0, except for the first batch of a metric after a resume, whose
+        points up to the newest stored one were delivered before the failure (points come in time order)."""
+        until = self.stored_until.get(name)
+        if until is None:
+            return 0
+        return next((k for k, stamp in enumerate(stamps) if stamp > until), len(stamps))
 
     def _new_part(self, name: str, part: int) -> Any:
         """The document for part ``part`` of a metric, created unless an earlier attempt created it."""
@@ -305,7 +326,7 @@ class MongoObserver(RunObserver):
                                    f"writes applied); was the run changed by another writer?")
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
-        self._update(info, output, result, {"heartbeat": _date(beat_time)})
+        self._update(info, output, result, beat_time, {"heartbeat": _date(beat_time)})
 
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
@@ -313,25 +334,27 @@ class MongoObserver(RunObserver):
         fields: dict[str, Any] = {"status": status, "stop_time": stop, "heartbeat": stop}
         if fail_trace:
             fields["fail_trace"] = fail_trace
-        self._update(info, output, result, fields)
+        self._update(info, output, result, stop_time, fields)
         self._close()
 
-    def _update(self, info: dict[str, Any], output: str, result: Any, fields: dict[str, Any]) -> None:
-        """One update of the run document with what changed: info, result, the output's tail."""
+    def _update(self, info: dict[str, Any], output: str, result: Any, beat_time: str,
+                fields: dict[str, Any]) -> None:
+        """One update of the run document with what changed: info, result, the output's tail. ``beat_time``
+        names the output: a beat replayed after a resume whose output is stored already adds none."""
         info, result = encode_keys(info), encode_keys(result)
         if info != self.info_sent:
             fields["info"] = {**info, "metrics": self.metric_refs}
         if result != self.result_sent:
             fields["result"] = result
         tail = self.output_tail
-        if output:
-            self._append_output(output)
+        if output and beat_time > self.output_until:
+            self._append_output(output, beat_time)
             tail = (tail + output)[-OUTPUT_TAIL:]
             fields["captured_out"] = tail
         self._runs.update_one({"_id": self.run_id}, {"$set": fields})
         self.info_sent, self.result_sent, self.output_tail = info, result, tail
 
-    def _append_output(self, output: str) -> None:
+    def _append_output(self, output: str, beat_time: str) -> None:
         """Append to the run's output file in GridFS, rewriting only its last chunk: the file is whole and
         readable with any GridFS client at every moment, and a repeated call writes the same chunks again."""
         db = self._connect()
@@ -349,8 +372,8 @@ class MongoObserver(RunObserver):
                   for k, offset in enumerate(range(0, len(data), CHUNK_SIZE))]
         db["fs.chunks"].bulk_write(writes, ordered=False)
         length = first * CHUNK_SIZE + len(data)
-        db["fs.files"].update_one({"_id": self.output_file}, {"$set": {"length": length}})
-        self.output_length = length
+        db["fs.files"].update_one({"_id": self.output_file}, {"$set": {"length": length, "output_until": beat_time}})
+        self.output_length, self.output_until = length, beat_time
         self.output_partial = data[len(data) - (length % CHUNK_SIZE):] if length % CHUNK_SIZE else b""
 
     def _output_file(self, db: Any) -> Any:

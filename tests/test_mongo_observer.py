@@ -401,3 +401,40 @@ def test_with_a_file_store_too_the_database_names_the_run(exp, mongo_url, tmp_pa
     taken = run_ok(exp, mongo_url, "--id", "2")
     assert taken.returncode == 0 and "choose another --id" in taken.stderr
     client.close()
+
+
+def test_a_resumed_observer_skips_what_reached_the_database_before_the_failure(mongo_url, tmp_path):
+    """labrun sync replays from the last confirmed event; a batch and a beat applied after it (their reply
+    lost) are not stored twice."""
+    from array import array
+
+    from labrun.observers import MongoObserver
+
+    record = {"uid": "u-resume", "experiment": {"name": "x", "sources": []}, "command": "main", "host": {},
+              "meta": {}, "config": {}, "status": "RUNNING", "start_time": "2026-01-01T00:00:00",
+              "heartbeat": "2026-01-01T00:00:00"}
+
+    def batch(first, count):
+        return {"loss": {"steps": array("d", range(first, first + count)),
+                         "values": array("d", [float(i) for i in range(first, first + count)]),
+                         "timestamps": array("d", [1e9 + i for i in range(first, first + count)])}}
+
+    first = MongoObserver(mongo_url)
+    run_id = first.started(record, None)
+    first.metrics(batch(0, 10))
+    first.heartbeat({}, "line 1\n", None, "2026-01-01T00:00:10")
+    first.metrics(batch(10, 10))  # applied, but the process died before confirming it
+    first.heartbeat({}, "line 2\n", None, "2026-01-01T00:00:20")
+    first._close()
+
+    later = MongoObserver(mongo_url)
+    later.resumed(record, run_id)
+    later.metrics(batch(10, 5))  # the replay: all stored already
+    later.metrics(batch(15, 10))  # partly stored (15-19), partly new (20-24)
+    later.heartbeat({}, "line 2\n", None, "2026-01-01T00:00:20")  # replayed: its output is stored already
+    later.ended("COMPLETED", "2026-01-01T00:00:30", None, None, {}, "line 3\n")
+    client, db = database(mongo_url)
+    loss = join_parts(db.metrics.find({"run_id": run_id, "name": "loss"}))["loss"]
+    assert loss["steps"] == list(range(25))
+    assert open_store(mongo_url).output(run_id) == "line 1\nline 2\nline 3\n"
+    client.close()
