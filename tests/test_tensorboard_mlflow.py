@@ -294,3 +294,38 @@ def test_both_observers_with_the_file_store_agree(exp, tmp_path):
         assert tb[-1].value == pytest.approx(ml[-1].value, rel=1e-6) and ml[-1].value == stored[name]["values"][-1]
         assert abs(ml[-1].timestamp / 1000 - tb[-1].wall_time) < 0.002
     assert run.data.tags["labrun.run_id"] == "1" and run.data.tags["labrun.status"] == "COMPLETED"
+
+
+def test_both_observers_resume_a_run_another_process_started(tmp_path):
+    """What `labrun sync` does for them: a new observer object goes on with the same TensorBoard folder and
+    event file, and the same MLflow run (found by its labrun.uid tag, its output so far kept)."""
+    from array import array
+
+    from labrun.observers import MlflowObserver, TensorBoardObserver
+
+    record = {"uid": "u-sync", "experiment": {"name": "synced", "sources": []}, "command": "main",
+              "host": {"hostname": "h"}, "meta": {}, "config": {"lr": 0.1}, "status": "RUNNING",
+              "start_time": "2026-01-01T00:00:00", "heartbeat": "2026-01-01T00:00:00"}
+
+    def points(first, count):
+        return {"loss": {"steps": array("d", range(first, first + count)), "values": array("d", [0.5] * count),
+                         "timestamps": array("d", [1.7e9 + i for i in range(first, first + count)])}}
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    for make in (lambda: TensorBoardObserver(str(tmp_path / "tb")), lambda: MlflowObserver(uri)):
+        first = make()
+        run_id = first.started(record, 3)
+        first.metrics(points(0, 10))
+        first.heartbeat({}, "before\n", None, "2026-01-01T00:00:10")
+        later = make()
+        later.resumed(record, run_id)
+        later.metrics(points(10, 10))
+        later.ended("COMPLETED", "2026-01-01T00:00:20", 1, None, {"k": 1}, "after\n")
+
+    assert os.listdir(tmp_path / "tb") == ["synced_0003"]
+    acc = accumulator(tmp_path / "tb" / "synced_0003")
+    assert [p.step for p in acc.Scalars("loss")] == list(range(20)) and texts(acc, "run/status")[-1] == "COMPLETED"
+    client, (run,) = mlflow_run(uri, "synced")
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == list(range(20))
+    assert run.info.status == "FINISHED" and run.info.run_name == "synced #3"
+    assert artifact_text(client, run.info.run_id, "cout.txt", tmp_path) == "before\nafter\n"
