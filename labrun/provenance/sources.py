@@ -23,7 +23,8 @@ def local_modules(base_dir: str) -> list[str]:
         path = getattr(module, "__file__", None)
         if not path or not path.endswith(".py"):
             continue
-        path = os.path.abspath(path)
+        if not path.startswith(os.sep) or f"{os.sep}." in path:  # most are absolute and normal already: a
+            path = os.path.abspath(path)  # process with torch has thousands of modules, normalising each costs
         if path.startswith(base) and not any(part in path for part in _ENVIRONMENT_PARTS):
             found.append(path)
     return sorted(set(found))
