@@ -49,6 +49,7 @@ class Journal:
         os.makedirs(os.path.join(self.folder, "files"), exist_ok=True)
         self.path = os.path.join(self.folder, "events.jsonl")
         self._file = open(self.path, "ab")
+        _lock(self._file)  # held while the run lives: `labrun sync` tells a killed run's journal by it
         self._lock = threading.Lock()
         self._seq = 0
         self.committed = 0  # bytes that readers may read: whole lines only
@@ -104,6 +105,29 @@ class Journal:
 
 
 DELIVERED = "delivered.json"
+
+
+def _lock(file: Any, blocking: bool = True) -> bool:
+    """An exclusive advisory lock on an open file, released when the file is closed or its process dies.
+    Where there are no such locks (Windows), every journal counts as in use."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        return True
+    except OSError:
+        return False
+
+
+def in_use(folder: str) -> bool:
+    """Whether a living process still writes the journal in ``folder`` (a killed run's holds no lock)."""
+    try:
+        with open(os.path.join(folder, "events.jsonl"), "rb") as f:
+            return not _lock(f, blocking=False)
+    except FileNotFoundError:
+        return False
 
 
 def write_delivered(folder: str, observers: list[dict[str, Any]]) -> None:

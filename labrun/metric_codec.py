@@ -72,3 +72,30 @@ def encode(series: Mapping[str, Any]) -> str:
     for k, field in enumerate(FIELDS):
         points[k::3] = array("d", series[field])
     return encode_points(points)
+
+
+def first_unseen(stamps: Any, until: float | None) -> int:
+    """Index of the first point newer than ``until`` (a store's newest point before a resume): points of a
+    metric come in time order, so those before it reached the store already. 0 when ``until`` is None."""
+    if until is None:
+        return 0
+    return next((k for k, stamp in enumerate(stamps) if stamp > until), len(stamps))
+
+
+def unseen_points(metrics: Mapping[str, Mapping[str, Any]], stored_until: dict[str, float]
+                  ) -> dict[str, Mapping[str, Any]]:
+    """``metrics`` without the points a resumed store holds already (see first_unseen). Once the store has
+    written a batch that reached new points, it drops that metric from ``stored_until`` (``caught_up``):
+    everything after is new. Both are pure so a failed write can be retried with the same result."""
+    kept: dict[str, Mapping[str, Any]] = {}
+    for name, series in metrics.items():
+        start = first_unseen(series["timestamps"], stored_until.get(name))
+        if start < len(series["timestamps"]):
+            kept[name] = series if start == 0 else {field: series[field][start:] for field in FIELDS}
+    return kept
+
+
+def caught_up(written: Mapping[str, Any], stored_until: dict[str, float]) -> None:
+    """After ``written`` (what unseen_points kept) is stored: those metrics need no more trimming."""
+    for name in written:
+        stored_until.pop(name, None)

@@ -27,9 +27,16 @@ class RunObserver:
         """
         return _id
 
+    def find_run(self, record: dict[str, Any]) -> Any:
+        """The id under which this store holds the run with ``record["uid"]``, or None if it holds none.
+        ``labrun sync`` asks before replaying a killed run's journal; a store that cannot tell keeps this."""
+        raise NotImplementedError(f"{self.name} cannot look a run up by its uid")
+
     def resumed(self, record: dict[str, Any], _id: Any) -> None:
         """Go on recording a run that this store named ``_id`` in another process (``labrun sync`` replays
-        the rest of its journal next). A store that cannot be resumed keeps this default."""
+        the rest of its journal next). Replayed events may include some that reached the store before the
+        failure: a store skips metric points not newer than its newest (``metric_codec.first_unseen``) and
+        the output of beats it has. A store that cannot be resumed keeps this default."""
         raise NotImplementedError(f"{self.name} cannot go on recording a run started in another process")
 
     def sources(self, sources: list[dict[str, str]]) -> None:

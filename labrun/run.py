@@ -280,7 +280,9 @@ class Run:
         self._journal = Journal(self.uid)
         run_id = RunId(self._id, len(self.observers))
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
-        self._journal.append([{"type": "started", "record": self._record()}])
+        # The observers, by URL, so that `labrun sync` can finish delivering a run that was killed.
+        observers = [{"observer": d.label, "url": observer_url(d.observer)} for d in dispatcher.deliveries]
+        self._journal.append([{"type": "started", "record": self._record(), "observers": observers}])
         dispatcher.start()
         # Copied now, so edits made while the run goes on do not count; sent after `started`, so observers
         # name the run without first storing every source file.
@@ -332,11 +334,8 @@ class Run:
         behind = dispatcher.finish(timeout)
         self._id = dispatcher.run_id.value if self._id is None else self._id
         if behind:
-            from labrun.redact import redact_url
-
             self._journal.keep([{"observer": d.label, "offset": d.offset, "id": jsonable(d.assigned_id),
-                                 "url": redact_url(d.observer.url) if getattr(d.observer, "url", None) else None}
-                                for d in dispatcher.deliveries])
+                                 "url": observer_url(d.observer)} for d in dispatcher.deliveries])
             logger.warning("observer%s %s did not confirm everything (failing, or slower than %.0f s); what is "
                            "missing stays in the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
                            ", ".join(behind), timeout, self._journal.folder)
@@ -351,6 +350,14 @@ class Run:
             self._journal.close()
             self._end_delivery(dispatcher)
         return None
+
+
+def observer_url(observer: Any) -> str | None:
+    """The URL that rebuilds ``observer``, credentials redacted; None for one without (added as an object)."""
+    from labrun.redact import redact_url
+
+    url = getattr(observer, "url", None)
+    return redact_url(url) if url else None
 
 
 def _handle_sigterm() -> Callable[[], None]:

@@ -3,7 +3,9 @@
 A run whose observer was unreachable (a database down, a server slow) keeps its journal with
 ``delivered.json``: per observer its URL (credentials redacted), the id it gave the run, and how far it got.
 Sync rebuilds each such observer from its URL, lets it resume the run (or start it, if it never did), and
-replays the rest of the journal. A journal is removed once every observer has confirmed all of it.
+replays the rest of the journal. A killed run's journal has no ``delivered.json`` and no lock held on it:
+its observers, named in its started event, are asked whether they hold the run (by uid) and get the whole
+journal, skipping what they have. A journal is removed once every observer has confirmed all of it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from labrun.dispatcher import deliver_events
 from labrun.errors import LabrunError
-from labrun.journal import DELIVERED, journal_root, read_events, undelivered, write_delivered
+from labrun.journal import DELIVERED, in_use, journal_root, read_events, undelivered, write_delivered
 from labrun.observer_registry import create_observer
 from labrun.redact import redact_url
 
@@ -36,26 +38,34 @@ def sync(root: str | None = None, urls: Sequence[str] = (), say: Callable[[str],
 def sync_journal(folder: str, urls: Sequence[str], say: Callable[[str], None]) -> bool:
     """Deliver one journal; True when nothing is left (the journal is then removed)."""
     uid = os.path.basename(folder)
-    delivered_path = os.path.join(folder, DELIVERED)
     events_path = os.path.join(folder, "events.jsonl")
-    if not os.path.exists(delivered_path):
-        say(f"run {uid}: still running, or its process was killed before it could say what was delivered; "
-            f"left as it is ({folder})")
+    if not os.path.exists(os.path.join(folder, DELIVERED)) and in_use(folder):  # delivered.json: it ended
+        say(f"run {uid}: still running; left as it is")
         return False
-    with open(delivered_path, encoding="utf-8") as f:
-        observers = json.load(f)["observers"]
+    try:
+        _, started = next(read_events(events_path, 0, os.path.getsize(events_path)))
+    except (OSError, StopIteration):
+        say(f"run {uid}: its journal holds no event; left as it is ({folder})")
+        return False
     size = os.path.getsize(events_path)
+    observers = _delivered(folder, started)
+    if observers is None:
+        say(f"run {uid}: its journal does not name its observers (written by an older labrun); left as it is")
+        return False
     for entry in observers:
         if entry["offset"] >= size:
             continue
         try:
-            entry["offset"], entry["id"] = _replay(entry, events_path, size, urls)
+            _replay(entry, started["record"], events_path, size, urls)
             say(f"run {uid}: delivered to {entry['observer']} ({entry['url']}) as run {entry['id']}")
         except LabrunError as exc:  # our own messages hold no secret
             say(f"run {uid}: {entry['observer']} ({entry['url']}) is still behind: {exc}")
         except Exception as exc:  # report it and go on with the other observers and journals
             say(f"run {uid}: {entry['observer']} ({entry['url']}) is still behind: {type(exc).__name__}: "
                 f"{redact_url(str(exc))}")
+    if not any(event["type"] == "ended" for _, event in read_events(events_path, 0, size)):
+        say(f"run {uid}: its process was killed; what it recorded until then is delivered, and the stores show "
+            f"it as {started['record']['status']} with its last heartbeat")
     if all(entry["offset"] >= size for entry in observers):
         import shutil
 
@@ -65,25 +75,46 @@ def sync_journal(folder: str, urls: Sequence[str], say: Callable[[str], None]) -
     return False
 
 
-def _replay(entry: dict[str, Any], events_path: str, size: int, urls: Sequence[str]) -> tuple[int, Any]:
-    """Deliver the journal from the observer's offset; (new offset, id). Progress is kept on a failure too."""
+def _delivered(folder: str, started: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """What each observer confirmed: ``delivered.json`` when the run ended, else (a killed run) nothing,
+    with the observers named in the started event."""
+    path = os.path.join(folder, DELIVERED)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["observers"]
+    if "observers" not in started:
+        return None
+    return [{**observer, "offset": 0, "id": None} for observer in started["observers"]]
+
+
+def _replay(entry: dict[str, Any], record: dict[str, Any], events_path: str, size: int,
+            urls: Sequence[str]) -> None:
+    """Deliver the journal from the observer's offset, keeping its progress in ``entry`` (also on a failure).
+
+    An observer that confirmed the start is resumed under its id. One that confirmed nothing may still hold
+    the run (a killed run, or a reply lost): it is looked up by uid first, resumed if found, else started.
+    """
     observer = create_observer(_full_url(entry, urls))
-    offset, run_id = entry["offset"], entry["id"]
+    resume_id = entry["id"] if entry["offset"] > 0 else _holding(observer, record)
+    if resume_id is not None:
+        entry["id"] = resume_id
+        observer.resumed(record, resume_id)
 
-    def start(record: dict[str, Any]) -> Any:
-        nonlocal run_id
-        run_id = observer.started(record, run_id)
-        return run_id
+    def start(started_record: dict[str, Any]) -> Any:
+        if resume_id is None:
+            entry["id"] = observer.started(started_record, entry["id"])
+        return entry["id"]
 
-    if offset > 0:  # it started the run in the run's own process: resume it, then go on from there
-        _, started = next(read_events(events_path, 0, size))
-        observer.resumed(started["record"], run_id)
+    for entry["offset"] in deliver_events(observer, events_path, entry["offset"], size, start):
+        pass
+
+
+def _holding(observer: Any, record: dict[str, Any]) -> Any:
+    """The id under which the observer's store holds the run already, None if not (or if it cannot tell)."""
     try:
-        for offset in deliver_events(observer, events_path, offset, size, start):
-            pass
-    finally:
-        entry["offset"], entry["id"] = offset, run_id
-    return offset, run_id
+        return observer.find_run(record)
+    except NotImplementedError:
+        return None
 
 
 def _full_url(entry: dict[str, Any], urls: Sequence[str]) -> str:

@@ -21,7 +21,8 @@ from typing import Any
 from labrun.artifact_names import check_artifact_name
 from labrun.atomic_file import atomic_open, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
-from labrun.observers.file_metrics import append_batches, write_metrics_json
+from labrun.metric_codec import caught_up, unseen_points
+from labrun.observers.file_metrics import append_batches, read_metrics, write_metrics_json
 
 logger = logging.getLogger("labrun.file_store")
 
@@ -37,6 +38,8 @@ class FileStorageObserver(RunObserver):
         self._uid: str | None = None
         self.run_entry: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
+        self.stored_until: dict[str, float] = {}  # set by resumed()
+        self.output_until = ""
 
     @classmethod
     def from_url(cls, url: str) -> "FileStorageObserver":
@@ -59,6 +62,7 @@ class FileStorageObserver(RunObserver):
         else:  # the same observer object records each new run in a new folder
             self.run_dir, _id = self._claim(_id, id_asked_for(record))
             self._uid = record["uid"]
+        self.stored_until, self.output_until = {}, ""
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
         self.run_entry["experiment"] = {**record["experiment"], "sources": []}  # filled by sources()
         self.info = {}
@@ -67,6 +71,20 @@ class FileStorageObserver(RunObserver):
         open(self._path("cout.txt"), "a").close()
         self._save_run()
         return _id
+
+    def find_run(self, record: dict[str, Any]) -> Any:
+        """The run folder whose run.json has this uid (newest first): only `labrun sync` asks."""
+        if not os.path.isdir(self.basedir):
+            return None
+        names = sorted((n for n in os.listdir(self.basedir) if n.isdigit()), key=int, reverse=True)
+        for name in names + [n for n in os.listdir(self.basedir) if not n.isdigit() and not n.startswith("_")]:
+            try:
+                with open(os.path.join(self.basedir, name, "run.json"), encoding="utf-8") as f:
+                    if json.load(f).get("uid") == record["uid"]:
+                        return int(name) if name.isdigit() else name
+            except (OSError, ValueError):
+                continue
+        return None
 
     def resumed(self, record: dict[str, Any], _id: Any) -> None:
         self.run_dir, self._uid = os.path.join(self.basedir, str(_id)), record["uid"]
@@ -77,12 +95,19 @@ class FileStorageObserver(RunObserver):
         if os.path.exists(info_path):
             with open(info_path, encoding="utf-8") as f:
                 self.info = json.load(f)
+        # What reached the folder before the failure is not written twice when the journal replays it.
+        self.stored_until = {name: series["timestamps"][-1] for name, series in read_metrics(self.run_dir).items()
+                             if len(series["timestamps"])}
+        self.output_until = self.run_entry.get("heartbeat") or ""
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        if self.stored_until:
+            metrics = unseen_points(metrics, self.stored_until)
         append_batches(self.run_dir, metrics)
+        caught_up(metrics, self.stored_until)
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
-        self._append_output(output)
+        self._append_output(output, beat_time)
         self._save_info(info)
         self.run_entry.update(heartbeat=beat_time, result=result)
         self._save_run()
@@ -113,7 +138,7 @@ class FileStorageObserver(RunObserver):
 
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
-        self._append_output(output)
+        self._append_output(output, stop_time)
         self._save_info(info)
         write_metrics_json(self.run_dir)
         self.run_entry.update(status=status, stop_time=stop_time, heartbeat=stop_time, result=result)
@@ -168,7 +193,7 @@ class FileStorageObserver(RunObserver):
             self.info = info
             write_json_atomic(self._path("info.json"), info)
 
-    def _append_output(self, output: str) -> None:
-        if output:
+    def _append_output(self, output: str, beat_time: str) -> None:
+        if output and beat_time > self.output_until:  # a replayed beat's output is in cout.txt already
             with open(self._path("cout.txt"), "a", encoding="utf-8") as f:
                 f.write(output)

@@ -109,6 +109,10 @@ class MlflowObserver(RunObserver):
         self._log_json("config.json", record["config"])
         return _id if _id is not None else self.run_uuid
 
+    def find_run(self, record: dict[str, Any]) -> Any:
+        found = self._find(self._experiment_id(record), record["uid"])
+        return None if found is None else found.data.tags.get("labrun.run_id", found.info.run_id)
+
     def resumed(self, record: dict[str, Any], _id: Any) -> None:
         found = self._find(self._experiment_id(record), record["uid"])
         if found is None:

@@ -17,6 +17,7 @@ import logging
 import mimetypes
 from typing import Any
 
+from labrun.metric_codec import caught_up, unseen_points
 from labrun.mongo_format import (MAX_POINTS_PER_DOCUMENT, encode_keys, parse_mongo_url, url_options)
 from labrun.observer import RunObserver, id_asked_for, require_package
 from labrun.redact import redact_url
@@ -147,10 +148,10 @@ class MongoObserver(RunObserver):
         from pymongo.errors import DuplicateKeyError
 
         runs = self._runs
-        existing = runs.find_one({"uid": record["uid"]}, {"_id": 1})
+        existing = self.find_run(record)
         if existing is not None:  # our insert went through before a failure: continue with that document
-            self.resumed(record, existing["_id"])
-            return existing["_id"]
+            self.resumed(record, existing)
+            return existing
         self._reset(None, record["uid"])
         document = self._run_document(record)
         if _id is not None:
@@ -174,6 +175,10 @@ class MongoObserver(RunObserver):
             self.run_id = candidate
             return candidate
         raise RuntimeError(f"could not claim a run id in {self.redacted_url} after 1000 attempts")
+
+    def find_run(self, record: dict[str, Any]) -> Any:
+        found = self._runs.find_one({"uid": record["uid"]}, {"_id": 1})
+        return found["_id"] if found else None
 
     def resumed(self, record: dict[str, Any], _id: Any) -> None:
         """Go on recording the run stored under ``_id`` (another process, or an earlier attempt, started it)."""
@@ -264,13 +269,13 @@ class MongoObserver(RunObserver):
         """All new points in one bulk write: a conditional $push per document touched."""
         from pymongo import UpdateOne
 
+        if self.stored_until:
+            metrics = unseen_points(metrics, self.stored_until)
         planned = {name: list(state) for name, state in self.series.items()}
-        operations, new_parts, caught_up = [], [], []
+        operations, new_parts = [], []
         for name, series in metrics.items():
             steps, values, stamps = series["steps"], series["values"], series["timestamps"]
-            start, total = self._first_new_point(name, stamps), len(steps)
-            if start < total:
-                caught_up.append(name)
+            start, total = 0, len(steps)
             while start < total:
                 state = planned.get(name)
                 if state is None or state[2] >= MAX_POINTS_PER_DOCUMENT:
@@ -292,19 +297,10 @@ class MongoObserver(RunObserver):
             if result.matched_count != len(operations):
                 self._check_applied(planned, result.matched_count, len(operations))
         self.series = planned
-        for name in caught_up:  # past the newest stored point: everything after is new
-            self.stored_until.pop(name, None)
+        caught_up(metrics, self.stored_until)
         if new_parts:
             self.metric_refs = [{"name": name, "id": str(state[0])} for name, state in self.series.items()]
             self._runs.update_one({"_id": self.run_id}, {"$set": {"info.metrics": self.metric_refs}})
-
-    def _first_new_point(self, name: str, stamps: Any) -> int:
-        """Where the points not yet stored begin: 0, except for the first batch of a metric after a resume, whose
-        points up to the newest stored one were delivered before the failure (points come in time order)."""
-        until = self.stored_until.get(name)
-        if until is None:
-            return 0
-        return next((k for k, stamp in enumerate(stamps) if stamp > until), len(stamps))
 
     def _new_part(self, name: str, part: int) -> Any:
         """The document for part ``part`` of a metric, created unless an earlier attempt created it."""

@@ -1,6 +1,6 @@
 """The TensorBoard store: event files TensorBoard reads, one folder per run, written without TensorFlow.
 
-    LOGDIR/<experiment>_<id>/events.out.tfevents.<time>.<host>.labrun   (id zero-padded: mnist_0007)
+    LOGDIR/<experiment>_<id>/events.out.tfevents.<time>.<host>.<uid>.labrun   (id zero-padded: mnist_0007)
 
 Scalars carry their step and wall time. The config goes to the HParams plugin as the session's
 hyperparameters and the status closes the session, so the HPARAMS tab compares runs by config and by the
@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from labrun.artifact_names import check_artifact_name, safe_filename
 from labrun.config.values import flatten
+from labrun.metric_codec import caught_up, unseen_points
 from labrun.observer import RunObserver, id_asked_for, require_package
 from labrun.timestamps import posix
 
@@ -59,6 +60,7 @@ class RecordFile:
     """An append-only TFRecord file: each record is length, masked CRC of the length, data, masked CRC."""
 
     def __init__(self, path: str):
+        self.path = path
         self._crc = _crc32c()
         self._file = open(path, "ab")
 
@@ -103,6 +105,7 @@ class TensorBoardObserver(RunObserver):
         self._uid: str | None = None
         self._file: RecordFile | None = None
         self._info: Any = None
+        self.stored_until: dict[str, float] = {}  # set by resumed()
 
     @classmethod
     def from_url(cls, url: str) -> "TensorBoardObserver":
@@ -130,17 +133,44 @@ class TensorBoardObserver(RunObserver):
                                 start)])
         return _id
 
+    def find_run(self, record: dict[str, Any]) -> Any:
+        """The run whose event file carries this uid in its name: only `labrun sync` asks."""
+        suffix = f".{record['uid']}.labrun"
+        if os.path.isdir(self.logdir):
+            for folder in os.listdir(self.logdir):
+                path = os.path.join(self.logdir, folder)
+                if os.path.isdir(path) and any(f.endswith(suffix) for f in os.listdir(path)):
+                    tail = folder.rpartition("_")[2]
+                    return int(tail) if tail.isdigit() else tail
+        return None
+
     def resumed(self, record: dict[str, Any], _id: Any) -> None:
         self.run_dir = os.path.join(self.logdir, _folder_name(safe_filename(record["experiment"]["name"]), _id))
         if not os.path.isdir(self.run_dir):
             raise FileNotFoundError(f"the TensorBoard run folder {self.run_dir} is gone")
         self._open(record["uid"])
+        self.stored_until = self._newest_points()
+
+    def _newest_points(self) -> dict[str, float]:
+        """Per scalar tag, the wall time of its newest point in the event file (read with TensorBoard's own
+        loader), so that replayed points are not written twice."""
+        from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+        newest: dict[str, float] = {}
+        for event in LegacyEventFileLoader(self._file.path).Load():
+            for value in event.summary.value:
+                if value.WhichOneof("value") == "simple_value":
+                    newest[value.tag] = max(newest.get(value.tag, event.wall_time), event.wall_time)
+        return newest
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        if self.stored_until:
+            metrics = unseen_points(metrics, self.stored_until)
         records = []
         for name, series in metrics.items():
             records += scalar_events(name, series["steps"], series["values"], series["timestamps"])
         self._write(records)
+        caught_up(metrics, self.stored_until)
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
         self._write_info(info, posix(beat_time))
@@ -196,12 +226,14 @@ class TensorBoardObserver(RunObserver):
         assert self.run_dir is not None
         self._uid = uid
         self._info = None
+        self.stored_until = {}
         existing = [f for f in os.listdir(self.run_dir) if ".tfevents." in f]
         if existing:  # resumed: go on in the same file (TensorBoard reads files in name order)
             self._file = RecordFile(os.path.join(self.run_dir, sorted(existing)[-1]))
             return
         now = time.time()
-        path = os.path.join(self.run_dir, f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.labrun")
+        name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{uid}.labrun"  # the uid: for find_run
+        path = os.path.join(self.run_dir, name)
         self._file = RecordFile(path)
         from tensorboard.compat.proto import event_pb2
 

@@ -438,3 +438,43 @@ def test_a_resumed_observer_skips_what_reached_the_database_before_the_failure(m
     assert loss["steps"] == list(range(25))
     assert open_store(mongo_url).output(run_id) == "line 1\nline 2\nline 3\n"
     client.close()
+
+
+def test_sync_delivers_a_killed_run_to_every_store_once(exp, tmp_path):
+    """SIGKILL while the database is down: the journal, which names the observers, gets the run through
+    `labrun sync`; the file store and TensorBoard, which had it already, hold every point exactly once."""
+    import signal
+
+    from labrun.observers.file_metrics import read_metrics
+    from test_tensorboard_mlflow import accumulator
+
+    port = free_port()
+    url, runs, logs = f"mongodb://127.0.0.1:{port}/killed", tmp_path / "runs", tmp_path / "tb"
+    stop_file = tmp_path / "never"
+    proc = subprocess.Popen([sys.executable, str(exp.path), "-m", url, "-F", str(runs), "--tensorboard", str(logs),
+                             "with", "mode=wait", f"stop_file={stop_file}"], cwd=exp.path.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sync = [sys.executable, "-m", "labrun.cli", "sync"]
+    try:
+        wait_for(lambda: (runs / "1" / "metrics.jsonl").exists() and read_metrics(str(runs / "1")).get("tick"), 60,
+                 "ticks in the file store")
+        live = subprocess.run(sync, capture_output=True, text=True, timeout=60)
+        assert live.returncode == 1 and "still running" in live.stdout
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    server = SecantusServer(str(tmp_path / "db"), port).start()
+    try:
+        synced = subprocess.run(sync, capture_output=True, text=True, timeout=120)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert "was killed" in synced.stdout and not os.listdir(tmp_path / "journal")
+        ticks = read_metrics(str(runs / "1"))["tick"]["values"]
+        assert list(ticks) == [float(i) for i in range(len(ticks))] and len(ticks) > 0
+        client, db = database(url)
+        run = db.runs.find_one({"_id": 1})
+        assert run["status"] == "RUNNING" and run["uid"] == json.loads((runs / "1" / "run.json").read_text())["uid"]
+        assert join_parts(db.metrics.find({"run_id": 1, "name": "tick"}))["tick"]["values"] == list(ticks)
+        assert [p.value for p in accumulator(logs / "mongo_exp_0001").Scalars("tick")] == list(ticks)
+        client.close()
+    finally:
+        server.stop()
