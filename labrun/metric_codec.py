@@ -8,7 +8,7 @@ describes the format for readers in other languages.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import sys
 from array import array
 from typing import Any, Iterator, Mapping
@@ -26,13 +26,13 @@ def encode_points(points: array) -> str:
     if sys.byteorder == "big":
         points = array("d", points)
         points.byteswap()
-    return base64.b64encode(points.tobytes()).decode("ascii")
+    return binascii.b2a_base64(points.tobytes(), newline=False).decode("ascii")
 
 
 def decode(text: str) -> Series:
     """A batch's base64 text as three arrays."""
     points = array("d")
-    points.frombytes(base64.b64decode(text))
+    points.frombytes(binascii.a2b_base64(text))
     if sys.byteorder == "big":
         points.byteswap()
     return {field: points[k::3] for k, field in enumerate(FIELDS)}

@@ -19,13 +19,17 @@ from labrun.metric_codec import FIELDS, Series, decode, encode, new_series
 from labrun.timestamps import iso_json_items
 
 JSONL = "metrics.jsonl"
+RENDER_POINTS = 20_000  # points rendered at once: a few MB of text, however large the stored batches
 
 
 def append_batches(run_dir: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
-    """Append one line per metric; batches that came from the journal are written as they came."""
-    lines = ['{"name":%s,"points":"%s"}\n' % (json.dumps(name), encode(series)) for name, series in metrics.items()]
+    """Append one line per metric; batches that came from the journal are written as they came, in pieces
+    rather than one formatted copy (a batch can be several MB)."""
     with open(os.path.join(run_dir, JSONL), "a", encoding="utf-8") as f:
-        f.write("".join(lines))
+        for name, series in metrics.items():
+            f.write('{"name":%s,"points":"' % json.dumps(name))
+            f.write(encode(series))
+            f.write('"}\n')
 
 
 def _batches(run_dir: str) -> Iterator[tuple[str, Series]]:
@@ -72,8 +76,9 @@ def write_metrics_json(run_dir: str) -> None:
         for name, batch in _batches(run_dir):
             pieces = index.setdefault(name, {field: [] for field in FIELDS})
             for field in FIELDS:
-                if len(batch[field]):
-                    data = _render(field, batch[field]).encode("ascii")
+                values = batch[field]
+                for start in range(0, len(values), RENDER_POINTS):  # bounded: a stored batch may be 250k points
+                    data = _render(field, values[start:start + RENDER_POINTS]).encode("ascii")
                     pieces[field].append((scratch.tell(), len(data)))
                     scratch.write(data)
         with atomic_open(os.path.join(run_dir, "metrics.json"), "wb") as out:

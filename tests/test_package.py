@@ -28,6 +28,21 @@ def test_experiment_import_defers_backends_and_parsers():
     assert not loaded & {"yaml", "docopt", "pymongo", "mlflow", "git", "psutil", "numpy"}
 
 
+def test_a_file_store_run_loads_no_costly_module(tmp_path):
+    """A run pays for what it uses: neither OpenSSL (hashlib, ~4 ms), the psutil or GitPython imports, nor a
+    backend it does not use is loaded by a whole run with the file store (docs/performance.md)."""
+    code = ("import sys; from labrun import Experiment\n"
+            "from labrun.observers.file_storage import FileStorageObserver\n"
+            "ex = Experiment('x'); ex.observers.append(FileStorageObserver(sys.argv[1]))\n"
+            "@ex.main\ndef main(_run):\n    _run.log_scalar('loss', 0.5)\n"
+            "ex.run(options={'--loglevel': 'ERROR'})\n"
+            "print(' '.join(sorted(sys.modules)))")
+    loaded = set(subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs")], capture_output=True,
+                                text=True, check=True, cwd=tmp_path).stdout.split())
+    assert (tmp_path / "runs" / "1" / "metrics.json").exists()
+    assert not loaded & {"hashlib", "_hashlib", "psutil", "git", "pymongo", "mlflow", "tensorboard", "yaml"}
+
+
 def test_public_api_names():
     import labrun
 

@@ -7,10 +7,14 @@ those imported inside ``main`` are recorded too (Sacred looks once, when the Exp
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from typing import Iterable
+
+try:  # CPython's own md5: importing hashlib loads OpenSSL, ~4 ms that every run would pay at its start
+    from _md5 import md5
+except ImportError:  # an interpreter built without it
+    from hashlib import md5
 
 _ENVIRONMENT_PARTS = ("site-packages", "dist-packages", f"{os.sep}.venv{os.sep}", f"{os.sep}venv{os.sep}")
 
@@ -32,7 +36,7 @@ def local_modules(base_dir: str) -> list[str]:
 
 def md5_of(path: str) -> str:
     with open(path, "rb") as f:
-        return hashlib.md5(f.read()).hexdigest()
+        return md5(f.read()).hexdigest()
 
 
 def source_entries(paths: Iterable[str], base_dir: str) -> list[dict[str, str]]:
