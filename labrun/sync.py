@@ -39,16 +39,17 @@ def sync_journal(folder: str, urls: Sequence[str], say: Callable[[str], None]) -
     """Deliver one journal; True when nothing is left (the journal is then removed)."""
     uid = os.path.basename(folder)
     events_path = os.path.join(folder, "events.jsonl")
-    if not os.path.exists(os.path.join(folder, DELIVERED)) and in_use(folder):  # delivered.json: it ended
+    ended = os.path.exists(os.path.join(folder, DELIVERED))  # written when the run ends
+    if not ended and in_use(folder):
         say(f"run {uid}: still running; left as it is")
         return False
     try:
-        _, started = next(read_events(events_path, 0, os.path.getsize(events_path)))
+        size = os.path.getsize(events_path)
+        _, started = next(read_events(events_path, 0, size))
     except (OSError, StopIteration):
         say(f"run {uid}: its journal holds no event; left as it is ({folder})")
         return False
-    size = os.path.getsize(events_path)
-    observers = _delivered(folder, started)
+    observers = _delivered(folder) if ended else _killed_run_observers(started)
     if observers is None:
         say(f"run {uid}: its journal does not name its observers (written by an older labrun); left as it is")
         return False
@@ -63,7 +64,7 @@ def sync_journal(folder: str, urls: Sequence[str], say: Callable[[str], None]) -
         except Exception as exc:  # report it and go on with the other observers and journals
             say(f"run {uid}: {entry['observer']} ({entry['url']}) is still behind: {type(exc).__name__}: "
                 f"{redact_url(str(exc))}")
-    if not any(event["type"] == "ended" for _, event in read_events(events_path, 0, size)):
+    if not ended and not any(event["type"] == "ended" for _, event in read_events(events_path, 0, size)):
         say(f"run {uid}: its process was killed; what it recorded until then is delivered, and the stores show "
             f"it as {started['record']['status']} with its last heartbeat")
     if all(entry["offset"] >= size for entry in observers):
@@ -75,13 +76,14 @@ def sync_journal(folder: str, urls: Sequence[str], say: Callable[[str], None]) -
     return False
 
 
-def _delivered(folder: str, started: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """What each observer confirmed: ``delivered.json`` when the run ended, else (a killed run) nothing,
-    with the observers named in the started event."""
-    path = os.path.join(folder, DELIVERED)
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)["observers"]
+def _delivered(folder: str) -> list[dict[str, Any]]:
+    """What each observer confirmed, as the run's process wrote it when the run ended."""
+    with open(os.path.join(folder, DELIVERED), encoding="utf-8") as f:
+        return json.load(f)["observers"]
+
+
+def _killed_run_observers(started: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A killed run's observers, named in its started event, none known to have confirmed anything."""
     if "observers" not in started:
         return None
     return [{**observer, "offset": 0, "id": None} for observer in started["observers"]]

@@ -76,8 +76,9 @@ class FileStorageObserver(RunObserver):
         """The run folder whose run.json has this uid (newest first): only `labrun sync` asks."""
         if not os.path.isdir(self.basedir):
             return None
-        names = sorted((n for n in os.listdir(self.basedir) if n.isdigit()), key=int, reverse=True)
-        for name in names + [n for n in os.listdir(self.basedir) if not n.isdigit() and not n.startswith("_")]:
+        names = os.listdir(self.basedir)
+        numbered = sorted((n for n in names if n.isdigit()), key=int, reverse=True)
+        for name in numbered + [n for n in names if not n.isdigit() and not n.startswith("_")]:
             try:
                 with open(os.path.join(self.basedir, name, "run.json"), encoding="utf-8") as f:
                     if json.load(f).get("uid") == record["uid"]:
