@@ -70,6 +70,8 @@ class MlflowObserver(RunObserver):
         self._client: Any = None
         self.run_uuid: str | None = None  # MLflow's run id
         self._output: Any = None  # the output so far, logged again as cout.txt when it grows
+        # Set by resumed(): per metric, the (timestamp in ms, step) of the newest point MLflow holds.
+        self.stored_until: dict[str, tuple[int, int]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> "MlflowObserver":
@@ -87,6 +89,8 @@ class MlflowObserver(RunObserver):
         if self._client is None:
             for name, value in FAIL_FAST.items():
                 os.environ.setdefault(name, value)
+            if self.tracking_uri.startswith("file:"):  # asked for by name; MLflow 3 refuses it unless opted in
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             from mlflow.tracking import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
@@ -111,7 +115,12 @@ class MlflowObserver(RunObserver):
 
     def find_run(self, record: dict[str, Any]) -> Any:
         found = self._find(self._experiment_id(record), record["uid"])
-        return None if found is None else found.data.tags.get("labrun.run_id", found.info.run_id)
+        if found is None:
+            return None
+        tag = found.data.tags.get("labrun.run_id")
+        if tag is None:
+            return found.info.run_id
+        return int(tag) if tag.isdigit() else tag
 
     def resumed(self, record: dict[str, Any], _id: Any) -> None:
         found = self._find(self._experiment_id(record), record["uid"])
@@ -119,6 +128,12 @@ class MlflowObserver(RunObserver):
             raise LookupError(f"run {record['uid']} is not in MLflow at {redact_url(self.tracking_uri)} any more")
         self.run_uuid = found.info.run_id
         self._output = None
+        # Replayed points MLflow holds already are skipped: those not newer than its newest, in time order.
+        # MLflow keeps milliseconds, so points within the newest millisecond are told apart by their step.
+        self.stored_until = {}
+        for key in found.data.metrics:
+            newest = max(self.client.get_metric_history(self.run_uuid, key), key=lambda m: (m.timestamp, m.step))
+            self.stored_until[key] = (newest.timestamp, newest.step)
         with tempfile.TemporaryDirectory(prefix="labrun-mlflow-") as scratch:
             try:
                 earlier = self.client.download_artifacts(self.run_uuid, "cout.txt", scratch)
@@ -134,13 +149,18 @@ class MlflowObserver(RunObserver):
         for name, series in metrics.items():
             stamps = [int(t * 1000) for t in series["timestamps"]]
             steps = list(map(int, series["steps"]))
-            for value, stamp, step in zip(series["values"].tolist(), stamps, steps):
+            until = self.stored_until.get(name)
+            start = 0 if until is None else next(
+                (k for k, point in enumerate(zip(stamps, steps)) if point > until), len(steps))
+            for value, stamp, step in zip(series["values"].tolist()[start:], stamps[start:], steps[start:]):
                 batch.append(Metric(name, value, stamp, step))
                 if len(batch) == METRICS_PER_BATCH:
                     self.client.log_batch(self.run_uuid, metrics=batch)
                     batch = []
         if batch:
             self.client.log_batch(self.run_uuid, metrics=batch)
+        for name in metrics:  # past the newest stored point: everything after is new
+            self.stored_until.pop(name, None)
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
         self._log_output(output)

@@ -297,8 +297,9 @@ def test_both_observers_with_the_file_store_agree(exp, tmp_path):
 
 
 def test_both_observers_resume_a_run_another_process_started(tmp_path):
-    """What `labrun sync` does for them: a new observer object goes on with the same TensorBoard folder and
-    event file, and the same MLflow run (found by its labrun.uid tag, its output so far kept)."""
+    """What `labrun sync` does for them: a new observer object finds the run by uid and goes on with the same
+    TensorBoard folder and event file, and the same MLflow run (found by its labrun.uid tag, its output so far
+    kept), in a database and in MLflow's file store; replayed points they hold are not written twice."""
     from array import array
 
     from labrun.observers import MlflowObserver, TensorBoardObserver
@@ -311,21 +312,23 @@ def test_both_observers_resume_a_run_another_process_started(tmp_path):
         return {"loss": {"steps": array("d", range(first, first + count)), "values": array("d", [0.5] * count),
                          "timestamps": array("d", [1.7e9 + i for i in range(first, first + count)])}}
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
-    for make in (lambda: TensorBoardObserver(str(tmp_path / "tb")), lambda: MlflowObserver(uri)):
+    uris = [f"sqlite:///{tmp_path / 'm.db'}", f"file://{tmp_path / 'mlruns'}"]
+    for make in [lambda: TensorBoardObserver(str(tmp_path / "tb"))] + [lambda u=u: MlflowObserver(u) for u in uris]:
         first = make()
         run_id = first.started(record, 3)
         first.metrics(points(0, 10))
         first.heartbeat({}, "before\n", None, "2026-01-01T00:00:10")
         later = make()
+        assert later.find_run(record) == run_id == 3
         later.resumed(record, run_id)
-        later.metrics(points(10, 10))
+        later.metrics(points(0, 20))  # a killed run's journal replays from its start: the first 10 are there
         later.ended("COMPLETED", "2026-01-01T00:00:20", 1, None, {"k": 1}, "after\n")
 
     assert os.listdir(tmp_path / "tb") == ["synced_0003"]
     acc = accumulator(tmp_path / "tb" / "synced_0003")
     assert [p.step for p in acc.Scalars("loss")] == list(range(20)) and texts(acc, "run/status")[-1] == "COMPLETED"
-    client, (run,) = mlflow_run(uri, "synced")
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == list(range(20))
-    assert run.info.status == "FINISHED" and run.info.run_name == "synced #3"
-    assert artifact_text(client, run.info.run_id, "cout.txt", tmp_path) == "before\nafter\n"
+    for uri in uris:
+        client, (run,) = mlflow_run(uri, "synced")
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == list(range(20)), uri
+        assert run.info.status == "FINISHED" and run.info.run_name == "synced #3"
+        assert artifact_text(client, run.info.run_id, "cout.txt", tmp_path) == "before\nafter\n"
