@@ -74,7 +74,7 @@ def encode(series: Mapping[str, Any]) -> str:
     return encode_points(points)
 
 
-def first_unseen(stamps: Any, until: float | None) -> int:
+def first_unseen(stamps: Any, until: Any) -> int:
     """Index of the first point newer than ``until`` (a store's newest point before a resume): points of a
     metric come in time order, so those before it reached the store already. 0 when ``until`` is None."""
     if until is None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from labrun.artifact_names import check_artifact_name, safe_filename
 from labrun.config.values import flatten
+from labrun.metric_codec import first_unseen
 from labrun.observer import RunObserver, require_package
 from labrun.redact import redact_url
 from labrun.timestamps import posix
@@ -149,9 +150,8 @@ class MlflowObserver(RunObserver):
         for name, series in metrics.items():
             stamps = [int(t * 1000) for t in series["timestamps"]]
             steps = list(map(int, series["steps"]))
-            until = self.stored_until.get(name)
-            start = 0 if until is None else next(
-                (k for k, point in enumerate(zip(stamps, steps)) if point > until), len(steps))
+            until = self.stored_until.get(name)  # (ms, step): compared as pairs
+            start = 0 if until is None else first_unseen(list(zip(stamps, steps)), until)
             for value, stamp, step in zip(series["values"].tolist()[start:], stamps[start:], steps[start:]):
                 batch.append(Metric(name, value, stamp, step))
                 if len(batch) == METRICS_PER_BATCH:
