@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Iterator, Sequence
 
 from labrun.journal import Journal, read_events
-from labrun.metric_codec import EncodedSeries
+from labrun.metric_codec import POINT_CHARS, EncodedSeries
 
 logger = logging.getLogger("labrun.dispatch")
 ID_TIMEOUT = 5.0  # seconds the run waits at start for the first observer to name its id
@@ -141,12 +141,13 @@ def deliver_events(observer: Any, path: str, offset: int, limit: int,
     points has no padding, so the texts concatenate), and a store writes them in one round trip. ``started``
     handles the started event.
     """
-    pending: dict[str, list[str]] = {}
+    pending: dict[str, list[memoryview]] = {}
     pending_points = 0
 
     def flush() -> None:
         nonlocal pending, pending_points
-        observer.metrics({name: EncodedSeries("".join(texts)) for name, texts in pending.items()})
+        observer.metrics({name: EncodedSeries(texts[0] if len(texts) == 1 else b"".join(texts))
+                          for name, texts in pending.items()})
         pending, pending_points = {}, 0
 
     for end, event in read_events(path, offset, limit):
@@ -154,7 +155,7 @@ def deliver_events(observer: Any, path: str, offset: int, limit: int,
         if kind == "metrics":
             offset = end
             pending.setdefault(event["name"], []).append(event["points"])
-            pending_points += len(event["points"]) // 32  # 24 bytes a point: 32 characters of base64
+            pending_points += len(event["points"]) // POINT_CHARS
             if pending_points >= COALESCE_POINTS:
                 flush()
                 yield end

@@ -20,6 +20,7 @@ import threading
 from typing import Any, Iterator
 
 from labrun.atomic_file import write_json_atomic
+from labrun.metric_codec import split_points
 
 ENV_DIR = "LABRUN_JOURNAL_DIR"
 
@@ -56,27 +57,30 @@ class Journal:
         self.changed = threading.Condition()
         self.closed = False
 
-    def append(self, events: list[dict[str, Any] | str]) -> None:
+    def append(self, events: list[dict[str, Any] | tuple[bytes | memoryview, ...]]) -> None:
         """Write events as whole lines and wake the readers.
 
-        An event is a dict, or the JSON text of an object (how the recorder hands over large metric batches,
-        which json.dumps would scan character by character); either way it gets the next ``seq``.
+        An event is a dict, or the JSON text of an object in pieces (how the recorder hands over metric
+        batches: json.dumps would scan every base64 character, and joining the pieces would copy them);
+        either way it gets the next ``seq``.
         """
         if not events:
             return
         with self._lock:
-            lines = []
+            size = 0
             for event in events:
                 self._seq += 1
-                if isinstance(event, str):
-                    lines.append('{"seq":%d,%s' % (self._seq, event[1:]))
-                else:
+                if isinstance(event, dict):
                     event["seq"] = self._seq
-                    lines.append(json.dumps(event, separators=(",", ":")))
-            data = ("\n".join(lines) + "\n").encode("utf-8")
-            self._file.write(data)
+                    pieces: tuple[bytes | memoryview, ...] = (
+                        json.dumps(event, separators=(",", ":")).encode("utf-8"), b"\n")
+                else:
+                    pieces = (b'{"seq":%d,' % self._seq, memoryview(event[0])[1:], *event[1:], b"\n")
+                for piece in pieces:
+                    self._file.write(piece)
+                    size += len(piece)
             self._file.flush()  # reaches the OS: survives the process being killed
-            self.committed += len(data)
+            self.committed += size
         with self.changed:
             self.changed.notify_all()
 
@@ -140,14 +144,21 @@ READ_CHUNK = 4 << 20  # bytes a reader holds at once (more only for a single lon
 
 
 def read_events(path: str, offset: int, limit: int) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Whole events between byte ``offset`` and ``limit``, each with the offset just after it."""
+    """Whole events between byte ``offset`` and ``limit``, each with the offset just after it.
+
+    A metrics event's ``points`` is a memoryview of the base64 text as read: a batch can be several MB, and
+    json.loads would scan it and copy it into a str."""
     with open(path, "rb") as f:
         f.seek(offset)
         data = f.read(min(limit - offset, READ_CHUNK))
         if b"\n" not in data:
             data += f.read(limit - offset - len(data))
-    position = offset
-    for line in data.splitlines(keepends=True):
-        position += len(line)
-        if line.endswith(b"\n"):
-            yield position, json.loads(line)
+    start = 0
+    while (end := data.find(b"\n", start)) >= 0:
+        split = split_points(data, start, end)
+        if split is not None and split[0].get("type") == "metrics":
+            event = {**split[0], "points": split[1]}
+        else:
+            event = json.loads(data[start:end])
+        yield offset + end + 1, event
+        start = end + 1

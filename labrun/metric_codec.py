@@ -9,11 +9,13 @@ describes the format for readers in other languages.
 from __future__ import annotations
 
 import binascii
+import json
 import sys
 from array import array
 from typing import Any, Iterator, Mapping
 
 FIELDS = ("steps", "values", "timestamps")
+POINT_CHARS = 32  # base64 characters a point takes: 24 bytes, a multiple of 3, so batches need no padding
 Series = dict[str, array]  # {"steps": ..., "values": ..., "timestamps": ...}, each an array('d')
 
 
@@ -21,15 +23,17 @@ def new_series() -> Series:
     return {field: array("d") for field in FIELDS}
 
 
-def encode_points(points: array) -> str:
-    """Interleaved (step, value, timestamp) doubles as base64 text."""
+def encode_points(points: array | memoryview) -> bytes:
+    """Interleaved (step, value, timestamp) doubles as base64 (ASCII bytes), read in place: no copy."""
     if sys.byteorder == "big":
-        points = array("d", points)
-        points.byteswap()
-    return binascii.b2a_base64(points.tobytes(), newline=False).decode("ascii")
+        swapped = array("d")
+        swapped.frombytes(bytes(points))
+        swapped.byteswap()
+        points = swapped
+    return binascii.b2a_base64(points, newline=False)
 
 
-def decode(text: str) -> Series:
+def decode(text: str | bytes | memoryview) -> Series:
     """A batch's base64 text as three arrays."""
     points = array("d")
     points.frombytes(binascii.a2b_base64(text))
@@ -39,7 +43,8 @@ def decode(text: str) -> Series:
 
 
 class EncodedSeries(Mapping[str, array]):
-    """A batch as it came from the journal, decoded on first use only.
+    """A batch as it came from the journal (base64, as bytes or a view of the journal's bytes), decoded on
+    first use only.
 
     Observers read it like a Series; a store that keeps the encoded form (the file store) gets the original
     text back from ``encode`` without decoding and re-encoding every point.
@@ -47,7 +52,7 @@ class EncodedSeries(Mapping[str, array]):
 
     __slots__ = ("text", "_decoded")
 
-    def __init__(self, text: str):
+    def __init__(self, text: bytes | memoryview):
         self.text = text
         self._decoded: Series | None = None
 
@@ -63,8 +68,25 @@ class EncodedSeries(Mapping[str, array]):
         return len(FIELDS)
 
 
-def encode(series: Mapping[str, Any]) -> str:
-    """A Series (or an EncodedSeries, passed through) as base64 text."""
+POINTS_MEMBER = b',"points":"'
+
+
+def split_points(data: bytes, start: int, end: int) -> tuple[dict[str, Any], memoryview] | None:
+    """For the JSON object in ``data[start:end]`` whose last member is ``"points"`` (how the journal and the
+    file store write batches): its other members, and a view of the base64 text, which is neither scanned
+    nor copied. None when the object ends otherwise."""
+    key = data.rfind(POINTS_MEMBER, start, end)
+    if key < 0 or data[end - 2:end] != b'"}':
+        return None
+    try:
+        head = json.loads(data[start:key] + b"}")
+    except ValueError:  # "points" was not a member of the outer object
+        return None
+    return head, memoryview(data)[key + len(POINTS_MEMBER):end - 2]
+
+
+def encode(series: Mapping[str, Any]) -> bytes | memoryview:
+    """A Series (or an EncodedSeries, passed through) as base64 (ASCII bytes)."""
     if isinstance(series, EncodedSeries):
         return series.text
     count = len(series["steps"])

@@ -24,19 +24,21 @@ MAX_BATCH = 50_000  # points per journal line: bounded memory however fast point
 logger = logging.getLogger("labrun")
 
 
-def metrics_event(name: str, points: array) -> str:
-    """A journal metrics event, built as text: json.dumps would scan every base64 character for escapes."""
-    return '{"type":"metrics","name":%s,"points":"%s"}' % (json.dumps(name), encode_points(points))
+def metrics_event(name: str, points: array | memoryview) -> tuple[bytes, bytes, bytes]:
+    """A journal metrics event as JSON text in pieces (see Journal.append): json.dumps would scan every
+    base64 character for escapes, and joining would copy them."""
+    return (b'{"type":"metrics","name":%s,"points":"' % json.dumps(name).encode("utf-8"), encode_points(points),
+            b'"}')
 
 
 class Recorder(threading.Thread):
     """Takes the run's metric buffers into journal batches and writes heartbeats."""
 
-    def __init__(self, journal: Journal, buffers: dict[str, array], beat: Callable[[], dict[str, Any]],
+    def __init__(self, journal: Journal, metrics: dict[str, Any], beat: Callable[[], dict[str, Any]],
                  beat_interval: float):
         super().__init__(name="labrun-recorder", daemon=True)
         self.journal = journal
-        self.buffers = buffers
+        self.metrics = metrics  # name: the run's MetricBuffer, whose points the training thread extends
         self.beat = beat
         self.beat_interval = beat_interval
         self._stopping = threading.Event()
@@ -55,14 +57,15 @@ class Recorder(threading.Thread):
 
     def flush_metrics(self) -> None:
         """Write every point logged so far, in journal lines of at most MAX_BATCH points per metric."""
-        for name, buffer in list(self.buffers.items()):
+        for name, metric in list(self.metrics.items()):
+            buffer = metric.points
             # Slicing and deleting are single C calls, as is log_scalar's extend: no point is lost or taken
             # twice, and the training thread never waits. Everything is taken at once, so the delete moves
             # only what was appended meanwhile.
             count = len(buffer)
             if not count:
                 continue
-            taken = buffer[:count]
+            taken = memoryview(buffer[:count])
             del buffer[:count]
             for start in range(0, count, 3 * MAX_BATCH):
                 self.journal.append([metrics_event(name, taken[start:start + 3 * MAX_BATCH])])

@@ -20,8 +20,8 @@ def posix(iso_text: str) -> float:
     return _dt.datetime.fromisoformat(iso_text).replace(tzinfo=_dt.timezone.utc).timestamp()
 
 
-def iso_json_items(stamps: Sequence[float]) -> str:
-    """POSIX timestamps as the comma-separated items of a JSON array of ISO strings (with microseconds).
+def iso_json_items(stamps: Sequence[float]) -> bytes:
+    """POSIX timestamps as JSON strings in ISO format with microseconds, each followed by a comma (ASCII).
 
     Formatting points one by one costs ~0.6 us each; instead each second's prefix is formatted once and
     all points within that second go through a single C-level ``%`` operation (about 4x faster). Metric
@@ -35,8 +35,8 @@ def iso_json_items(stamps: Sequence[float]) -> str:
         chunk = stamps[start:end]
         if second <= min(chunk) and max(chunk) < second + 1:
             micros = tuple(map((1e6).__mul__, map(float(second).__rsub__, chunk)))
-            parts.append(('"' + iso(float(second)) + '.%06d",') * len(chunk) % micros)
+            parts.append(b'"%s.%%06d",' % iso(float(second)).encode("ascii") * len(chunk) % micros)
         else:
-            parts.append("".join(f'"{iso(s)}",' for s in chunk))
+            parts.append("".join(f'"{iso(s)}",' for s in chunk).encode("ascii"))
         start = end
-    return "".join(parts)[:-1]
+    return parts[0] if len(parts) == 1 else b"".join(parts)

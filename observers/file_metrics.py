@@ -3,7 +3,7 @@
 
 ``metrics.jsonl`` holds one batch per line, ``{"name": ..., "points": B64}`` (the journal's encoding, see
 docs/journal.md), so appending costs no formatting and a crash loses at most
-the line being written. ``metrics.json`` is rendered batch by batch into a scratch file, then assembled in
+the line being written. ``metrics.json`` is rendered a slice at a time into a scratch file, then assembled in
 Sacred's field order: memory stays flat however many points a run logs.
 """
 
@@ -12,87 +12,117 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any, Iterator, Mapping
+from typing import IO, Any, Iterator, Mapping
 
 from labrun.atomic_file import atomic_open
-from labrun.metric_codec import FIELDS, Series, decode, encode, new_series
+from labrun.metric_codec import FIELDS, POINT_CHARS, Series, decode, encode, new_series, split_points
 from labrun.timestamps import iso_json_items
 
 JSONL = "metrics.jsonl"
-RENDER_POINTS = 20_000  # points rendered at once: a few MB of text, however large the stored batches
+RENDER_POINTS = 4096  # points rendered at once: their temporary objects fit in memory freed by the last slice
 
 
 def append_batches(run_dir: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
     """Append one line per metric; batches that came from the journal are written as they came, in pieces
     rather than one formatted copy (a batch can be several MB)."""
-    with open(os.path.join(run_dir, JSONL), "a", encoding="utf-8") as f:
+    with open(os.path.join(run_dir, JSONL), "ab") as f:
         for name, series in metrics.items():
-            f.write('{"name":%s,"points":"' % json.dumps(name))
+            f.write(b'{"name":%s,"points":"' % json.dumps(name).encode("utf-8"))
             f.write(encode(series))
-            f.write('"}\n')
+            f.write(b'"}\n')
 
 
-def _batches(run_dir: str) -> Iterator[tuple[str, Series]]:
-    """Every whole batch in metrics.jsonl; a line cut short by a crash ends the reading."""
+def _batches(run_dir: str) -> Iterator[tuple[str, bytes | memoryview | str]]:
+    """Every whole batch in metrics.jsonl, its points still base64; a line cut short by a crash ends the
+    reading."""
     path = os.path.join(run_dir, JSONL)
     if not os.path.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
+    with open(path, "rb") as f:
         for line in f:
-            if not line.endswith("\n"):
+            if not line.endswith(b"\n"):
                 break
-            batch = json.loads(line)
-            yield batch["name"], decode(batch["points"])
+            split = split_points(line, 0, len(line) - 1)
+            if split is None:
+                batch = json.loads(line)
+                yield batch["name"], batch["points"]
+            else:
+                yield split[0]["name"], split[1]
 
 
 def read_metrics(run_dir: str) -> dict[str, Series]:
     """Every recorded point, by metric (also after the run was killed)."""
     merged: dict[str, Series] = {}
-    for name, batch in _batches(run_dir):
+    for name, text in _batches(run_dir):
         series = merged.setdefault(name, new_series())
+        batch = decode(text)
         for field in FIELDS:
             series[field].extend(batch[field])
     return merged
 
 
-def _render(field: str, values: Any) -> str:
-    """A batch's field as comma-separated JSON items, each kind by its fastest C-level path."""
+def _render(field: str, values: Any) -> bytes:
+    """A slice of a field as JSON items, each followed by a comma, by the fastest C-level path for its kind."""
     if field == "timestamps":
         return iso_json_items(values)
     if field == "steps":
-        return ("%d," * len(values) % tuple(values))[:-1]
-    return json.dumps(values.tolist())[1:-1]
+        return b"%d," * len(values) % tuple(values)
+    text = b"%a," * len(values) % tuple(values)  # a float's repr, as json writes it, except for these:
+    return text.replace(b"nan", b"NaN").replace(b"inf", b"Infinity") if b"n" in text else text
 
 
 def write_metrics_json(run_dir: str) -> None:
     """Render metrics.jsonl as Sacred's metrics.json, written atomically.
 
-    Each batch is rendered once into a scratch file; an index of (offset, length) per metric and field then
-    lets the pieces be copied out in Sacred's order (all steps, all values, all timestamps, per metric).
+    Each batch is decoded and rendered a slice at a time into a scratch file; an index of (offset, length)
+    per metric and field then lets the pieces be copied out in Sacred's order (all steps, all values, all
+    timestamps, per metric), by the kernel where it can.
     """
     index: dict[str, dict[str, list[tuple[int, int]]]] = {}
     scratch_path = os.path.join(run_dir, ".metrics.json.parts")
     with open(scratch_path, "w+b") as scratch, _removed_after(scratch_path):
-        for name, batch in _batches(run_dir):
+        for name, text in _batches(run_dir):
             pieces = index.setdefault(name, {field: [] for field in FIELDS})
-            for field in FIELDS:
-                values = batch[field]
-                for start in range(0, len(values), RENDER_POINTS):  # bounded: a stored batch may be 250k points
-                    data = _render(field, values[start:start + RENDER_POINTS]).encode("ascii")
+            for start in range(0, len(text), RENDER_POINTS * POINT_CHARS):  # a stored batch may be 250k points
+                batch = decode(text[start:start + RENDER_POINTS * POINT_CHARS])
+                for field in FIELDS:
+                    data = _render(field, batch[field])
                     pieces[field].append((scratch.tell(), len(data)))
                     scratch.write(data)
+        scratch.flush()
         with atomic_open(os.path.join(run_dir, "metrics.json"), "wb") as out:
             out.write(b"{")
             for n, (name, pieces) in enumerate(index.items()):
                 out.write(b'%s\n  %s: {' % (b"," if n else b"", json.dumps(name).encode("utf-8")))
                 for m, field in enumerate(FIELDS):
                     out.write(b'%s\n    "%s": [' % (b"," if m else b"", field.encode("ascii")))
+                    out.flush()
+                    last = len(pieces[field]) - 1
                     for k, (offset, length) in enumerate(pieces[field]):
-                        scratch.seek(offset)
-                        out.write(b"," + scratch.read(length) if k else scratch.read(length))
+                        _copy_range(scratch, out, offset, length - (k == last))  # without the last comma
                     out.write(b"]")
                 out.write(b"\n  }")
             out.write(b"\n}\n")
+
+
+def _copy_range(source: IO[bytes], target: IO[bytes], offset: int, length: int) -> None:
+    """Append ``length`` bytes of ``source`` from ``offset`` to ``target`` (both flushed): in the kernel
+    (copy_file_range) where it can, with no copy through Python's memory, else through a bounded buffer."""
+    while length > 0 and hasattr(os, "copy_file_range"):
+        try:
+            copied = os.copy_file_range(source.fileno(), target.fileno(), length, offset)
+        except OSError:  # not supported by this kernel or file system
+            break
+        if not copied:
+            break
+        offset, length = offset + copied, length - copied
+    source.seek(offset)
+    while length > 0:
+        data = source.read(min(length, 1 << 20))
+        if not data:
+            raise OSError(f"{source.name} ended {length} bytes early")
+        target.write(data)
+        length -= len(data)
 
 
 @contextlib.contextmanager

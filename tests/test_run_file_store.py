@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -320,6 +321,30 @@ def test_ex_shortcuts_and_numpy_nan_values(tmp_path):
         ex.log_scalar("v", 1)
 
 
+def test_names_info_and_output_that_look_like_a_metrics_line_reach_the_store_intact(tmp_path):
+    """The journal and metrics.jsonl read metric batches without parsing their points: text that imitates
+    that layout in a metric's name, in info or in the output must not fool them."""
+    ex = Experiment("lookalike")
+    ex.observers.append(FileStorageObserver(str(tmp_path / "runs")))
+    lookalike = 'x","points":"AAAA'
+
+    @ex.main
+    def main(_run):
+        _run.info["note"] = {"first": 1, "points": lookalike}
+        for i in range(3):
+            _run.log_scalar(lookalike, i)
+        _run.log_scalar('a quote " and a \\ backslash', 1.0)
+        print(',"points":"' + lookalike + '"}')
+
+    ex.run(options={"--loglevel": "ERROR", "--capture": "sys"})
+    run_dir = tmp_path / "runs" / "1"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics[lookalike]["values"] == [0, 1, 2] and metrics[lookalike]["steps"] == [0, 1, 2]
+    assert metrics['a quote " and a \\ backslash']["values"] == [1.0]
+    assert json.loads((run_dir / "info.json").read_text()) == {"note": {"first": 1, "points": lookalike}}
+    assert (run_dir / "cout.txt").read_text() == ',"points":"' + lookalike + '"}\n'
+
+
 def test_no_observer_says_how_to_add_one(exp):
     out = exp.run()
     assert "no observer records this run; add one with -F DIR" in out.stderr
@@ -431,13 +456,23 @@ def test_metrics_json_joins_batches_in_sacreds_format(tmp_path):
     store.metrics({"acc": {"steps": array("d", [10]), "values": array("d", [math.inf]),
                            "timestamps": array("d", [base])}})
     store.metrics({"loss": {"steps": array("d", [7]), "values": array("d", [0.25]), "timestamps": array("d", [base])}})
+    # Batches longer than a render slice, interleaved with another metric's: values that need all 17 digits.
+    rng = random.Random(3)
+    big = [rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30) for _ in range(10_001)] + [-math.inf]
+    for part in (slice(0, 9_000), slice(9_000, None)):
+        values = big[part]
+        store.metrics({"big": {"steps": array("d", range(part.start, part.start + len(values))),
+                               "values": array("d", values), "timestamps": array("d", [base + 2] * len(values))}})
+        store.metrics({"acc": {"steps": array("d", [11]), "values": array("d", [1.0]), "timestamps": array("d", [base])}})
     store.ended("COMPLETED", iso(base), None, None, {}, "")
 
     metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())
-    assert list(metrics) == ["loss", "acc"]
+    assert list(metrics) == ["loss", "acc", "big"]
     assert metrics["loss"]["steps"] == [0, 1, 2, 3, 4, 5, 6, 7]
     assert metrics["loss"]["values"][2:] == [2.0, -1e300, 3, 4, 5, 0.25] and math.isnan(metrics["loss"]["values"][1])
-    assert metrics["acc"] == {"steps": [10], "values": [math.inf], "timestamps": [iso(base)]}
+    assert metrics["acc"] == {"steps": [10, 11, 11], "values": [math.inf, 1.0, 1.0], "timestamps": [iso(base)] * 3}
+    assert metrics["big"]["values"] == big and metrics["big"]["steps"] == list(range(len(big)))
+    assert metrics["big"]["timestamps"] == [iso(base + 2)] * len(big)
     parsed = [dt.datetime.fromisoformat(t) for t in metrics["loss"]["timestamps"]]
     expected = [dt.datetime.fromisoformat(iso(s)) for s in stamps + [base]]
     assert all(abs((p - e).total_seconds()) <= 1e-6 for p, e in zip(parsed, expected)), parsed

@@ -19,9 +19,13 @@ _IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalVM", 
 _DIST_FOLDER = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)(?:-py[\d.]+)?(?:-[^-]+)?\.(?:dist|egg)-info$")
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+_INFO_SUFFIXES = (".dist-info", ".egg-info")
+
+
 def normalise(name: str) -> str:
     """PEP 503 name: case, '-', '_' and '.' do not matter."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _SEPARATORS.sub("-", name).lower()
 
 
 def installed_distributions() -> dict[str, str]:
@@ -30,16 +34,16 @@ def installed_distributions() -> dict[str, str]:
     seen: set[str] = set()
     for folder in sys.path:
         try:
-            entries = list(os.scandir(folder or "."))
+            names = os.listdir(folder or ".")
         except OSError:
             continue
-        for entry in entries:
-            match = _DIST_FOLDER.match(entry.name)
+        for entry in names:
+            match = entry.endswith(_INFO_SUFFIXES) and _DIST_FOLDER.match(entry)
             if not match:
                 continue
             name, version = match["name"], match["version"]
-            if entry.name.endswith(".egg-info") and "-" not in entry.name[: -len(".egg-info")]:
-                name, version = _metadata_name_version(entry.path) or (name, version)
+            if entry.endswith(".egg-info") and "-" not in entry[: -len(".egg-info")]:
+                name, version = _metadata_name_version(os.path.join(folder or ".", entry)) or (name, version)
             key = normalise(name)
             if key not in seen:
                 seen.add(key)
