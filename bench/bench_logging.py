@@ -128,6 +128,10 @@ def main() -> None:
             if "error" in r:
                 print(f"{n:>9} {tool:>7} error: {r['error']}")
                 continue
+            if r["counted"] != n:  # a per-point figure over points that never reached the store means nothing
+                r["error"] = f"its metrics.json holds {r['counted']} of {n} points ({r['total']:.1f} s)"
+                print(f"{n:>9} {tool:>7} error: {r['error']}")
+                continue
             per_point = r["total"] / max(r["counted"], 1) * 1e6
             beyond = (r["total"] - empty[tool]) / max(r["counted"], 1) * 1e6
             print(f"{n:>9} {tool:>7} {r['loop'] / n * 1e6:>14.3f} {per_point:>17.3f} {beyond:>17.3f} "

@@ -498,3 +498,17 @@ def test_a_new_observer_object_resumes_a_run_another_process_started(tmp_path):
     assert json.loads((tmp_path / "1" / "metrics.json").read_text())["loss"]["values"] == [1.0, 0.5]
     assert (tmp_path / "1" / "cout.txt").read_text() == "before\nafter\n"
     assert json.loads((tmp_path / "1" / "info.json").read_text()) == {"epoch": 2}
+
+
+def test_metrics_json_pieces_are_copied_where_the_kernel_cannot(tmp_path):
+    """Where copy_file_range is missing or refused (macOS, some file systems; here an O_APPEND target, which
+    Linux refuses), the pieces of metrics.json go through Python instead, just as complete."""
+    from labrun.observers.file_metrics import _copy_range
+
+    source = tmp_path / "parts"
+    source.write_bytes(bytes(range(256)) * 10_000)
+    with open(source, "rb") as src, open(tmp_path / "out", "ab") as out:
+        out.write(b"head")
+        out.flush()
+        _copy_range(src, out, 1000, 2_000_000)
+    assert (tmp_path / "out").read_bytes() == b"head" + (bytes(range(256)) * 10_000)[1000:2_001_000]
