@@ -39,4 +39,4 @@ def iso_json_items(stamps: Sequence[float]) -> bytes:
         else:
             parts.append("".join(f'"{iso(s)}",' for s in chunk).encode("ascii"))
         start = end
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return b"".join(parts)

@@ -96,7 +96,6 @@ def write_metrics_json(run_dir: str) -> None:
                 out.write(b'%s\n  %s: {' % (b"," if n else b"", json.dumps(name).encode("utf-8")))
                 for m, field in enumerate(FIELDS):
                     out.write(b'%s\n    "%s": [' % (b"," if m else b"", field.encode("ascii")))
-                    out.flush()
                     last = len(pieces[field]) - 1
                     for k, (offset, length) in enumerate(pieces[field]):
                         _copy_range(scratch, out, offset, length - (k == last))  # without the last comma
@@ -106,8 +105,9 @@ def write_metrics_json(run_dir: str) -> None:
 
 
 def _copy_range(source: IO[bytes], target: IO[bytes], offset: int, length: int) -> None:
-    """Append ``length`` bytes of ``source`` from ``offset`` to ``target`` (both flushed): in the kernel
+    """Append ``length`` bytes of ``source`` (flushed) from ``offset`` to ``target``: in the kernel
     (copy_file_range) where it can, with no copy through Python's memory, else through a bounded buffer."""
+    target.flush()  # what target buffers goes before what the kernel appends
     while length > 0 and hasattr(os, "copy_file_range"):
         try:
             copied = os.copy_file_range(source.fileno(), target.fileno(), length, offset)

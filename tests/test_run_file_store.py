@@ -508,7 +508,6 @@ def test_metrics_json_pieces_are_copied_where_the_kernel_cannot(tmp_path):
     source = tmp_path / "parts"
     source.write_bytes(bytes(range(256)) * 10_000)
     with open(source, "rb") as src, open(tmp_path / "out", "ab") as out:
-        out.write(b"head")
-        out.flush()
+        out.write(b"head")  # still in out's buffer: it must land first
         _copy_range(src, out, 1000, 2_000_000)
     assert (tmp_path / "out").read_bytes() == b"head" + (bytes(range(256)) * 10_000)[1000:2_001_000]
