@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -34,3 +34,29 @@ def write_atomic(path: str, text: str) -> None:
 
 def write_json_atomic(path: str, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
+
+
+
+def append_whole(f: IO[bytes], pieces: Iterable[bytes | memoryview]) -> int:
+    """Append ``pieces`` to ``f`` (a file opened unbuffered for appending: ``open(path, "ab", buffering=0)``)
+    entirely or not at all.
+
+    A write that fails part-way (a full disk) would leave a cut line that every later append makes
+    unreadable: the file is truncated back to where it ended before, and the error raised (truncating frees
+    blocks, so it works on a full disk). Returns the number of bytes appended.
+    """
+    fd = f.fileno()
+    start = os.lseek(fd, 0, os.SEEK_END)
+    size = 0
+    try:
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:  # a large write may be taken in part
+                written = os.write(fd, view)
+                view = view[written:]
+                size += written
+        return size
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.truncate(fd, start)
+        raise

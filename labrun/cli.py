@@ -11,7 +11,7 @@ USAGE = """labrun - record, observe and reproduce experiments
 
 Usage:
   labrun rerun RUN [RUN_ID] [--here] [--check] [--tolerance=TOL] [--dry-run] [--keep]
-  labrun sync [--url=URL]... [--journal=DIR]
+  labrun sync [--url=URL]... [--journal=DIR] [--retry-for=SECS] [UID...]
   labrun --version
   labrun --help
 
@@ -21,7 +21,9 @@ Commands:
                       folder. RUN is a run folder of a file store (runs/7), or STORE_URL RUN_ID
                       (runs 7, mongodb://host/db 7).
   sync                Deliver what runs left in their journals to observers that were unreachable (a
-                      database down): each resumes its run and receives the rest. Exit 1 if some still fail.
+                      database down): each resumes its run and receives everything that is left, with
+                      progress on a terminal. UID limits it to those runs' journals. Exit 0 only when
+                      everything was delivered; else say what is behind and why, and exit 1.
 
 Options:
   --here              Run the current working tree instead of the recorded code.
@@ -32,6 +34,7 @@ Options:
   --keep              Keep the temporary folder with the code and config.
   --url=URL           An observer URL with its password, for journals that keep it redacted.
   --journal=DIR       The journal folder (else $LABRUN_JOURNAL_DIR, else ~/.local/state/labrun/journal).
+  --retry-for=SECS    Retry observers that fail, with backoff, for up to this long [default: 0].
   -h --help           Show this text.
   --version           Show the version.
 
@@ -65,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if opts["sync"]:
             from labrun.sync import sync
 
-            return sync(opts["--journal"], opts["--url"])
+            try:
+                retry_for = float(opts["--retry-for"])
+            except ValueError:
+                raise LabrunError(f"--retry-for takes seconds (like 600), got '{opts['--retry-for']}'") from None
+            return sync(opts["--journal"], opts["--url"], uids=opts["UID"], retry_for=retry_for)
         from labrun.rerun.command import rerun
 
         try:

@@ -22,6 +22,7 @@ class MongoLocation(NamedTuple):
     db_name: str
     runs: str
     metrics: str
+    points: str
 
 
 def parse_mongo_url(url: str, db_name: str | None = None, collection: str = "runs",
@@ -51,7 +52,8 @@ def parse_mongo_url(url: str, db_name: str | None = None, collection: str = "run
     url = f"{scheme}://{hosts}/{quote(db_name)}" + (f"?{urlencode(full_options)}" if full_options else "")
     runs = f"{prefix}_{collection}" if prefix else collection
     metrics = f"{prefix}_metrics" if prefix else "metrics"
-    return MongoLocation(url, client_url, db_name, runs, metrics)
+    points = f"{prefix}_metric_points" if prefix else "metric_points"
+    return MongoLocation(url, client_url, db_name, runs, metrics, points)
 
 
 def url_options(url: str) -> set[str]:
@@ -93,21 +95,27 @@ def _map_keys(value: Any, change: Any) -> Any:
 
 
 # -- metrics ------------------------------------------------------------------------------------------------
-# One document per (run, metric) as Sacred writes it: {run_id, name, steps, values, timestamps}. A metric with
-# more than MAX_POINTS_PER_DOCUMENT points continues in further documents with the same run_id and name and
-# part = 1, 2, ...; each holds ``count`` points. info.metrics names the newest part, so Omniboard's columns
-# show the latest value and its plot the most recent points.
+# One document per (run, metric) in ``metrics``, as Sacred writes it: {run_id, name, steps, values, timestamps}
+# plus ``count`` (the metric's points) and ``last_time``. It holds every point while there are at most
+# MAX_POINTS_PER_DOCUMENT. Past that it holds a summary of the whole curve (``downsampled: true``; first and
+# last points, each bucket's lowest and highest, SUMMARY_BUCKETS buckets), so Omniboard, which keys the
+# documents by name, plots the whole curve; every point is then in ``metric_points``, in parts of at most
+# MAX_POINTS_PER_DOCUMENT: {run_id, name, part: 0, 1, ..., steps, values, timestamps, count}.
+# labrun before 0.4 split a long metric over several ``metrics`` documents with part = 0, 1, ...; the readers
+# still join those.
 MAX_POINTS_PER_DOCUMENT = 50_000  # ~2.4 MB of BSON: a $push rewrites the document, so its size bounds each write
+SUMMARY_BUCKETS = 4096  # at most 16,384 points (~0.8 MB of BSON) in a downsampled metric's document
+FIELDS = ("steps", "values", "timestamps")
 
 
 def join_parts(documents: Iterable[dict[str, Any]]) -> dict[str, dict[str, list]]:
-    """Metric documents of one run, in any order, as ``{name: {"steps", "values", "timestamps"}}``."""
+    """Metric documents (or full-resolution parts) of one run, in any order, as ``{name: {"steps", "values",
+    "timestamps"}}``."""
     parts: dict[str, list[dict[str, Any]]] = {}
     for doc in documents:
         parts.setdefault(doc["name"], []).append(doc)
     joined = {}
     for name, docs in parts.items():
         docs.sort(key=lambda d: d.get("part", 0))
-        joined[name] = {field: [x for d in docs for x in d.get(field, [])]
-                        for field in ("steps", "values", "timestamps")}
+        joined[name] = {field: [x for d in docs for x in d.get(field, [])] for field in FIELDS}
     return joined

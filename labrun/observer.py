@@ -56,9 +56,22 @@ class RunObserver:
     def resource(self, path: str, md5: str, stored_path: str) -> None:
         """A file the run read; ``stored_path`` is the journal's copy."""
 
+    def store_ids(self, ids: list[dict[str, Any]]) -> None:
+        """The stores numbered the run differently: ``ids`` lists each observer's name, URL (credentials
+        redacted) and the id it stored the run under. A store keeps the list with the run, so a reader can
+        match the run across stores (the run's ``uid`` is the same in all)."""
+
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
         """The run ended with ``status``; ``output`` is what was printed since the last beat."""
+
+
+def observer_url(observer: Any) -> str | None:
+    """The URL that rebuilds ``observer``, credentials redacted; None for one without (added as an object)."""
+    from labrun.redact import redact_url
+
+    url = getattr(observer, "url", None)
+    return redact_url(url) if url else None
 
 
 def id_asked_for(record: dict[str, Any]) -> bool:

@@ -48,12 +48,20 @@ class Recorder(threading.Thread):
     def run(self) -> None:
         self._sampler = _system_sampler()
         next_beat = time.monotonic() + self.beat_interval if self.beat_interval > 0 else float("inf")
+        failing = False
         while not self._stopping.wait(FLUSH_INTERVAL):
-            self.flush_metrics()
-            if time.monotonic() >= next_beat:
-                self.journal.append([self.beat()])
-                self.sample_system()
-                next_beat = time.monotonic() + self.beat_interval
+            try:  # this thread must outlive any error: without it nothing more reaches the journal
+                self.flush_metrics()
+                self.journal.retry()  # events waiting for room on a full disk
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.beat_interval
+                    self.journal.append([self.beat()])
+                    self.sample_system()
+                failing = False
+            except Exception:
+                if not failing:
+                    logger.exception("labrun's recorder failed; it goes on and tries again")
+                failing = True
 
     def flush_metrics(self) -> None:
         """Write every point logged so far, in journal lines of at most MAX_BATCH points per metric."""

@@ -6,6 +6,7 @@ by background threads, so nothing in the training loop waits on disk, network or
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
@@ -13,13 +14,14 @@ import signal
 import threading
 import time
 from array import array
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
 from labrun.config.values import to_jsonable
 from labrun.env_vars import RUN_UID_ENV
+from labrun.observer import observer_url
 from labrun.options import Options
 from labrun.provenance.host import host_basics
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
@@ -114,6 +116,7 @@ class Run:
         self._metrics: dict[str, MetricBuffer] = {}
         self._journal: Any = None
         self._capture: Any = None
+        self.stores_behind: list[str] = []  # observers that had not confirmed the whole run when it returned
 
     @property
     def seed(self) -> int:
@@ -302,12 +305,11 @@ class Run:
         return dispatcher
 
     def _start_recording(self) -> tuple[Any, Any]:
-        from labrun.dispatcher import ID_TIMEOUT
         from labrun.output_capture import OutputCapture
         from labrun.recorder import Recorder
 
         dispatcher = self._open_journal()
-        self._id = dispatcher.run_id.wait(ID_TIMEOUT)
+        self._id = dispatcher.run_id.wait()
         if self.options.capture != "no":
             self._capture = OutputCapture(self.options.capture)
             self._capture.start()
@@ -335,39 +337,61 @@ class Run:
         self._journal.append([{"type": "ended", "status": self.status, "time": iso(self.stop_time),
                                "result": jsonable(self.result), "fail_trace": self.fail_trace,
                                "info": jsonable(self.info), "output": output}])
-        self._journal.close()
         self._end_delivery(dispatcher)
 
     def _end_delivery(self, dispatcher: Any) -> None:
-        """Wait (bounded) for the observers; remove the journal once all confirmed, else say where it is."""
+        """Wait (bounded; a Ctrl-C ends the wait) until the journal is written and the observers confirmed it.
+        Then remove the journal, or keep it and hand the rest to a background delivery (or to `labrun sync`)."""
+        from labrun.background import deliver_in_background
+
         timeout = float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT))
-        behind = dispatcher.finish(timeout)
+        with _sigint_hurries() as hurry:
+            self._wait_journal_written(time.monotonic() + timeout, hurry)
+            self._journal.close()
+            behind = dispatcher.finish(timeout, hurry)
         self._id = dispatcher.run_id.value if self._id is None else self._id
-        if behind:
+        self.stores_behind = behind
+        if not behind:
+            self._journal.remove()
+            return
+        try:
             self._journal.keep([{"observer": d.label, "offset": d.offset, "id": jsonable(d.assigned_id),
                                  "url": observer_url(d.observer)} for d in dispatcher.deliveries])
-            logger.warning("observer%s %s did not confirm everything (failing, or slower than %.0f s); what is "
-                           "missing stays in the journal %s for 'labrun sync'", "s" if len(behind) > 1 else "",
-                           ", ".join(behind), timeout, self._journal.folder)
+        except OSError as exc:  # a full disk: sync then treats it as a killed run's journal, which it can deliver
+            logger.error("could not write %s/delivered.json (%s)", self._journal.folder, exc)
+        why = "interrupted" if hurry.is_set() else f"failing, or slower than {timeout:.0f} s"
+        names = ", ".join(behind)
+        urls = [d.observer.url for d in dispatcher.deliveries if getattr(d.observer, "url", None)]
+        started = deliver_in_background(self._journal.folder, urls)
+        if started is not None:
+            logger.warning("observer%s %s did not confirm everything yet (%s); delivery goes on in the background "
+                           "(pid %d, log: %s). If that cannot finish, 'labrun sync' delivers what is left in %s",
+                           "s" if len(behind) > 1 else "", names, why, started[0], started[1],
+                           self._journal.folder)
         else:
-            self._journal.remove()
+            logger.warning("observer%s %s did not confirm everything (%s); what is missing stays in the journal "
+                           "%s: run 'labrun sync' to deliver it", "s" if len(behind) > 1 else "", names, why,
+                           self._journal.folder)
+
+    def _wait_journal_written(self, deadline: float, hurry: threading.Event) -> None:
+        """Events still in memory because the journal's disk was full get until ``deadline`` to be written."""
+        journal = self._journal
+        while not journal.retry() and time.monotonic() < deadline and not hurry.is_set():
+            hurry.wait(0.5)
+        if journal.behind:
+            logger.error("the run's journal in %s could not be written (%s): its last %d events, the end of the "
+                         "run included, are lost; the stores show the run as it was before", journal.folder,
+                         journal.write_error, journal.behind)
+        if journal.dropped_points:
+            logger.error("%d metric points were dropped while the run's journal in %s was not writable",
+                         journal.dropped_points, journal.folder)
 
     def _queue(self) -> None:
         """-q: record the run as QUEUED without running it."""
         self.status = QUEUED
         if self.observers:
-            dispatcher = self._open_journal()
-            self._journal.close()
-            self._end_delivery(dispatcher)
+            self._end_delivery(self._open_journal())
         return None
-
-
-def observer_url(observer: Any) -> str | None:
-    """The URL that rebuilds ``observer``, credentials redacted; None for one without (added as an object)."""
-    from labrun.redact import redact_url
-
-    url = getattr(observer, "url", None)
-    return redact_url(url) if url else None
 
 
 def _handle_sigterm() -> Callable[[], None]:
@@ -380,6 +404,25 @@ def _handle_sigterm() -> Callable[[], None]:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _sigint_hurries() -> Iterator[threading.Event]:
+    """While the run's end waits for its observers, Ctrl-C ends the wait (the rest goes to the background
+    delivery) instead of leaving the stores behind with nothing to say so."""
+    hurry = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield hurry
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        hurry.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield hurry
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _tell_about_observers() -> None:

@@ -11,43 +11,59 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from typing import IO, Any, Iterator, Mapping
 
-from labrun.atomic_file import atomic_open
+from labrun.atomic_file import append_whole, atomic_open
 from labrun.metric_codec import FIELDS, POINT_CHARS, Series, decode, encode, new_series, split_points
 from labrun.timestamps import iso_json_items
 
 JSONL = "metrics.jsonl"
+logger = logging.getLogger("labrun.file_store")
 RENDER_POINTS = 4096  # points rendered at once: their temporary objects fit in memory freed by the last slice
 
 
 def append_batches(run_dir: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
-    """Append one line per metric; batches that came from the journal are written as they came, in pieces
-    rather than one formatted copy (a batch can be several MB)."""
-    with open(os.path.join(run_dir, JSONL), "ab") as f:
-        for name, series in metrics.items():
-            f.write(b'{"name":%s,"points":"' % json.dumps(name).encode("utf-8"))
-            f.write(encode(series))
-            f.write(b'"}\n')
+    """Append one line per metric, all or nothing (a full disk leaves the file as it was, so the retry
+    appends to whole lines); batches that came from the journal are written as they came, in pieces rather
+    than one formatted copy (a batch can be several MB)."""
+    pieces: list[bytes | memoryview] = []
+    for name, series in metrics.items():
+        pieces += [b'{"name":%s,"points":"' % json.dumps(name).encode("utf-8"), encode(series), b'"}\n']
+    with open(os.path.join(run_dir, JSONL), "ab", buffering=0) as f:
+        append_whole(f, pieces)
 
 
 def _batches(run_dir: str) -> Iterator[tuple[str, bytes | memoryview | str]]:
-    """Every whole batch in metrics.jsonl, its points still base64; a line cut short by a crash ends the
-    reading."""
+    """Every whole batch in metrics.jsonl, its points still base64. A line cut short (a process killed
+    mid-write; a full disk under labrun before 0.4, whose retried batch then followed on the same line) is
+    skipped with a warning: the points of every whole line are still read."""
     path = os.path.join(run_dir, JSONL)
     if not os.path.exists(path):
         return
     with open(path, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            split = split_points(line, 0, len(line) - 1)
-            if split is None:
-                batch = json.loads(line)
-                yield batch["name"], batch["points"]
-            else:
-                yield split[0]["name"], split[1]
+        for number, line in enumerate(f, 1):
+            batch = _parse_batch(line)
+            if batch is None:
+                logger.warning("%s: line %d is cut short or damaged; skipped (the other lines are read)", path,
+                               number)
+                continue
+            yield batch
+
+
+def _parse_batch(line: bytes) -> tuple[str, bytes | memoryview | str] | None:
+    """A metrics.jsonl line as (name, base64 points), or None when it is not a whole batch."""
+    if not line.endswith(b"\n"):
+        return None
+    split = split_points(line, 0, len(line) - 1)
+    if split is not None:
+        return (split[0]["name"], split[1]) if "name" in split[0] and len(split[1]) % POINT_CHARS == 0 else None
+    try:
+        batch = json.loads(line)
+        return batch["name"], batch["points"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def read_metrics(run_dir: str) -> dict[str, Series]:

@@ -19,7 +19,7 @@ import shutil
 from typing import Any
 
 from labrun.artifact_names import check_artifact_name
-from labrun.atomic_file import atomic_open, write_json_atomic
+from labrun.atomic_file import append_whole, atomic_open, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
 from labrun.metric_codec import caught_up, unseen_points
 from labrun.observers.file_metrics import append_batches, read_metrics, write_metrics_json
@@ -137,6 +137,10 @@ class FileStorageObserver(RunObserver):
                 listed.append(entry)
         self._save_run()
 
+    def store_ids(self, ids: list[dict[str, Any]]) -> None:
+        self.run_entry["store_ids"] = ids
+        self._save_run()
+
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
         self._append_output(output, stop_time)
@@ -195,6 +199,9 @@ class FileStorageObserver(RunObserver):
             write_json_atomic(self._path("info.json"), info)
 
     def _append_output(self, output: str, beat_time: str) -> None:
-        if output and beat_time > self.output_until:  # a replayed beat's output is in cout.txt already
-            with open(self._path("cout.txt"), "a", encoding="utf-8") as f:
-                f.write(output)
+        """Append a beat's output, all or nothing; a beat retried or replayed after its output was written
+        adds none again."""
+        if output and beat_time > self.output_until:
+            with open(self._path("cout.txt"), "ab", buffering=0) as f:
+                append_whole(f, [output.encode("utf-8", "surrogateescape")])
+            self.output_until = beat_time

@@ -1,7 +1,9 @@
 """The MongoDB store: Sacred's MongoObserver layout, which Omniboard reads, without its limits.
 
     runs            one document per run, integer _id (max + 1, retried on a duplicate key)
-    metrics         one document per (run, metric), grown with batched $push/$each; parts beyond 250,000 points
+    metrics         one document per (run, metric), grown with batched $push/$each; past 50,000 points a
+                    summary of the whole curve (what Omniboard plots)
+    metric_points   every point of a metric longer than that, in parts of 50,000
     fs.files/chunks GridFS: sources and resources (once per content), artifacts, the whole captured output
 
 Every method is safe to repeat after a failure (the dispatcher retries it with the same content): metric
@@ -15,11 +17,14 @@ import datetime as _dt
 import functools
 import logging
 import mimetypes
+import time
 from typing import Any
 
 from labrun.metric_codec import caught_up, unseen_points
-from labrun.mongo_format import (MAX_POINTS_PER_DOCUMENT, encode_keys, parse_mongo_url, url_options)
+from labrun.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, encode_keys, parse_mongo_url,
+                                 url_options)
 from labrun.observer import RunObserver, id_asked_for, require_package
+from labrun.observers.metric_summary import Summary
 from labrun.redact import redact_url
 
 logger = logging.getLogger("labrun.mongo")
@@ -27,6 +32,7 @@ FORMAT = "MongoObserver-0.7.0"  # Sacred's format tag: readers of Sacred's runs 
 CONNECT_TIMEOUT_MS = 3000  # a dead database costs a run's start at most this; the journal keeps the rest
 OUTPUT_TAIL = 1 << 20  # characters of output kept in the run document; the whole output is a GridFS file
 AUTHENTICATION_FAILED = 18  # the server's error code
+SUMMARY_INTERVAL = 1.0  # seconds between rewrites of a downsampled metric's document while the run goes on
 CHUNK_SIZE = 255 * 1024  # GridFS's default chunk size
 _EPOCH = _dt.datetime(1970, 1, 1)
 _seconds = functools.partial(_dt.timedelta, 0)
@@ -39,6 +45,34 @@ def _dates(stamps: Any) -> list[_dt.datetime]:
 
 def _date(iso_text: str) -> _dt.datetime:
     return _dt.datetime.fromisoformat(iso_text)
+
+
+def _posix(date: _dt.datetime) -> float:
+    return (date.replace(tzinfo=None) - _EPOCH).total_seconds()
+
+
+def _push(steps: Any, values: Any, stamps: Any, start: int, end: int) -> dict[str, Any]:
+    return {"steps": {"$each": list(map(int, steps[start:end]))},
+            "values": {"$each": list(values[start:end])},
+            "timestamps": {"$each": _dates(stamps[start:end])}}
+
+
+class _MetricState:
+    """What the observer knows of one metric it writes: its document, its point count, and once it holds
+    more than fits one document, its summary and the newest full-resolution part."""
+
+    __slots__ = ("doc_id", "count", "summary", "part", "part_id", "part_count")
+
+    def __init__(self, doc_id: Any, count: int = 0):
+        self.doc_id, self.count = doc_id, count
+        self.summary: Summary | None = None
+        self.part, self.part_id, self.part_count = 0, None, 0
+
+    def copy(self) -> "_MetricState":
+        other = _MetricState(self.doc_id, self.count)
+        other.summary = self.summary.copy() if self.summary is not None else None
+        other.part, other.part_id, other.part_count = self.part, self.part_id, self.part_count
+        return other
 
 
 class MongoObserver(RunObserver):
@@ -82,8 +116,10 @@ class MongoObserver(RunObserver):
         """Forget the previous run: one observer object can record several runs, one after another."""
         self.run_id = run_id
         self.uid = uid
-        self.series: dict[str, list[Any]] = {}  # name -> [document id, part, count]
-        self.metric_refs: list[dict[str, str]] = []  # info.metrics: the newest part of each metric
+        self.series: dict[str, _MetricState] = {}
+        self.summaries_due: dict[str, float] = {}  # downsampled metrics whose document is behind: newest time
+        self.summaries_written = 0.0
+        self.metric_refs: list[dict[str, str]] = []  # info.metrics: each metric's document
         self.info_sent: Any = None
         self.result_sent: Any = None
         self.output_file: Any = None
@@ -118,6 +154,7 @@ class MongoObserver(RunObserver):
         db = self._db
         try:
             db[self.location.metrics].create_index([("run_id", 1), ("name", 1), ("part", 1)])
+            db[self.location.points].create_index([("run_id", 1), ("name", 1), ("part", 1)])
             db[self.location.runs].create_index("uid", sparse=True)
             db["fs.files"].create_index("md5", sparse=True)
             db["fs.files"].create_index([("filename", 1), ("uploadDate", 1)])
@@ -191,12 +228,15 @@ class MongoObserver(RunObserver):
         self.metric_refs = info.pop("metrics", [])
         self.info_sent, self.result_sent = info, doc.get("result")
         self.output_tail = doc.get("captured_out") or ""
-        for part in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1, "last_time": 1}):
-            known = self.series.get(part["name"])
-            if known is None or part.get("part", 0) > known[1]:
-                self.series[part["name"]] = [part["_id"], part.get("part", 0), part.get("count", 0)]
-                if "last_time" in part:
-                    self.stored_until[part["name"]] = part["last_time"]
+        for doc in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1, "last_time": 1,
+                                                        "downsampled": 1}):
+            if doc.get("part", 0):
+                continue  # a later part of a metric split by labrun before 0.4: not continued
+            state = self.series[doc["name"]] = _MetricState(doc["_id"], doc.get("count", 0))
+            if doc.get("downsampled"):
+                self._load_parts(doc["name"], state)
+            if "last_time" in doc:
+                self.stored_until[doc["name"]] = doc["last_time"]
         if doc.get("captured_out_file") is not None:
             files = self._connect()["fs.files"].find_one({"_id": doc["captured_out_file"]},
                                                          {"length": 1, "output_until": 1})
@@ -266,66 +306,150 @@ class MongoObserver(RunObserver):
                               {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
-        """All new points in one bulk write: a conditional $push per document touched."""
+        """All new points, in one bulk write per collection. A metric's document in ``metrics`` grows with
+        conditional $push while it holds every point; past MAX_POINTS_PER_DOCUMENT its points go to
+        ``metric_points`` and the document holds a summary of the whole curve (docs/observers/mongodb.md)."""
         from pymongo import UpdateOne
 
         if self.stored_until:
             metrics = unseen_points(metrics, self.stored_until)
-        planned = {name: list(state) for name, state in self.series.items()}
-        operations, new_parts = [], []
+        planned = {name: state.copy() for name, state in self.series.items()}
+        in_document, in_parts, summaries = [], [], {}
+        new_metrics = False
         for name, series in metrics.items():
             steps, values, stamps = series["steps"], series["values"], series["timestamps"]
-            start, total = 0, len(steps)
+            state = planned.get(name)
+            if state is None:
+                state = planned[name] = _MetricState(self._metric_document(name))
+                new_metrics = True
+            total = len(steps)
+            if state.summary is None and state.count + total <= MAX_POINTS_PER_DOCUMENT:
+                in_document.append(UpdateOne({"_id": state.doc_id, "count": state.count},
+                                             {"$push": _push(steps, values, stamps, 0, total),
+                                              "$inc": {"count": total}, "$max": {"last_time": max(stamps)}}))
+                state.count += total
+                continue
+            if state.summary is None:
+                self._start_parts(name, state)
+            state.summary.add(steps, values, stamps)
+            start = 0
             while start < total:
-                state = planned.get(name)
-                if state is None or state[2] >= MAX_POINTS_PER_DOCUMENT:
-                    part = 0 if state is None else state[1] + 1
-                    # Counted from 0 even if an earlier attempt pushed into it: its push then matches nothing.
-                    state = planned[name] = [self._new_part(name, part), part, 0]
-                    new_parts.append(name)
-                end = min(total, start + MAX_POINTS_PER_DOCUMENT - state[2])
-                push = {"steps": {"$each": list(map(int, steps[start:end]))},
-                        "values": {"$each": values[start:end].tolist()},
-                        "timestamps": {"$each": _dates(stamps[start:end])}}
-                operations.append(UpdateOne({"_id": state[0], "count": state[2]},
-                                            {"$push": push, "$inc": {"count": end - start},
-                                             "$max": {"last_time": max(stamps[start:end])}}))
-                state[2] += end - start
+                if state.part_count >= MAX_POINTS_PER_DOCUMENT:
+                    state.part, state.part_count = state.part + 1, 0
+                    state.part_id = self._new_part(name, state.part)
+                end = min(total, start + MAX_POINTS_PER_DOCUMENT - state.part_count)
+                in_parts.append(UpdateOne({"_id": state.part_id, "count": state.part_count},
+                                          {"$push": _push(steps, values, stamps, start, end),
+                                           "$inc": {"count": end - start}}))
+                state.part_count += end - start
                 start = end
-        if operations:
-            result = self._metrics.bulk_write(operations, ordered=True)
-            if result.matched_count != len(operations):
-                self._check_applied(planned, result.matched_count, len(operations))
+            state.count += total
+            summaries[name] = max(stamps)
+        if in_document:
+            self._bulk(self._metrics, in_document, planned)
+        if in_parts:
+            self._bulk(self._connect()[self.location.points], in_parts, planned)
         self.series = planned
+        for name, last_time in summaries.items():
+            self.summaries_due[name] = max(last_time, self.summaries_due.get(name, last_time))
+        if self.summaries_due and time.monotonic() >= self.summaries_written + SUMMARY_INTERVAL:
+            self._write_summaries()
         caught_up(metrics, self.stored_until)
-        if new_parts:
-            self.metric_refs = [{"name": name, "id": str(state[0])} for name, state in self.series.items()]
+        if new_metrics:
+            self.metric_refs = [{"name": name, "id": str(state.doc_id)} for name, state in self.series.items()]
             self._runs.update_one({"_id": self.run_id}, {"$set": {"info.metrics": self.metric_refs}})
 
-    def _new_part(self, name: str, part: int) -> Any:
-        """The document for part ``part`` of a metric, created unless an earlier attempt created it."""
+    def _write_summaries(self) -> None:
+        """Rewrite the documents of downsampled metrics that grew (at most every SUMMARY_INTERVAL while the
+        run goes on, and at its end)."""
+        for name, last_time in list(self.summaries_due.items()):
+            state = self.series[name]
+            series = state.summary.series()
+            self._metrics.update_one({"_id": state.doc_id}, {"$set": {
+                "steps": series["steps"], "values": series["values"], "timestamps": _dates(series["timestamps"]),
+                "count": state.count, "downsampled": True}, "$max": {"last_time": last_time}})
+            del self.summaries_due[name]
+        self.summaries_written = time.monotonic()
+
+    def _metric_document(self, name: str) -> Any:
+        """The metric's one document in ``metrics``, created unless an earlier attempt created it."""
         from pymongo import ReturnDocument
 
         doc = self._metrics.find_one_and_update(
+            {"run_id": self.run_id, "name": name},
+            {"$setOnInsert": {"steps": [], "values": [], "timestamps": [], "count": 0}},
+            upsert=True, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
+        return doc["_id"]
+
+    def _new_part(self, name: str, part: int) -> Any:
+        """Full-resolution part ``part`` of a metric in ``metric_points``, created unless it exists."""
+        from pymongo import ReturnDocument
+
+        doc = self._connect()[self.location.points].find_one_and_update(
             {"run_id": self.run_id, "name": name, "part": part},
             {"$setOnInsert": {"steps": [], "values": [], "timestamps": [], "count": 0}},
             upsert=True, projection={"_id": 1}, return_document=ReturnDocument.AFTER)
         return doc["_id"]
 
-    def _check_applied(self, planned: dict[str, list[Any]], matched: int, expected: int) -> None:
+    def _start_parts(self, name: str, state: "_MetricState") -> None:
+        """The metric outgrows its document: its points so far become part 0 in ``metric_points`` (read back
+        once), and the summary starts from them."""
+        doc = self._metrics.find_one({"_id": state.doc_id})
+        if doc.get("downsampled"):  # an earlier attempt moved it already: take its state from the parts
+            self._load_parts(name, state)
+            return
+        points = {field: doc.get(field, []) for field in FIELDS}
+        points["timestamps"] = [_posix(t) for t in points["timestamps"]]
+        state.part_id = self._new_part(name, 0)
+        self._connect()[self.location.points].update_one(
+            {"_id": state.part_id, "count": 0},
+            {"$set": {"steps": doc.get("steps", []), "values": doc.get("values", []),
+                      "timestamps": doc.get("timestamps", []), "count": len(points["steps"])}})
+        state.part, state.part_count = 0, len(points["steps"])
+        state.summary = Summary(SUMMARY_BUCKETS)
+        state.summary.add(points["steps"], points["values"], points["timestamps"])
+
+    def _load_parts(self, name: str, state: "_MetricState") -> None:
+        """Rebuild a downsampled metric's state from its full-resolution parts (after a resume)."""
+        state.summary = Summary(SUMMARY_BUCKETS)
+        state.count = 0
+        parts = self._connect()[self.location.points].find({"run_id": self.run_id, "name": name}, sort=[("part", 1)])
+        for part in parts:
+            stamps = [_posix(t) for t in part.get("timestamps", [])]
+            state.summary.add(part.get("steps", []), part.get("values", []), stamps)
+            state.part, state.part_id, state.part_count = part["part"], part["_id"], part.get("count", 0)
+            state.count += state.part_count
+
+    def _bulk(self, collection: Any, operations: list[Any], planned: dict[str, "_MetricState"]) -> None:
+        result = collection.bulk_write(operations, ordered=True)
+        if result.matched_count != len(operations):
+            self._check_applied(collection, planned, result.matched_count, len(operations))
+
+    def _check_applied(self, collection: Any, planned: dict[str, "_MetricState"], matched: int,
+                       expected: int) -> None:
         """Some pushes matched nothing: fine if an earlier attempt applied them (the counts say so)."""
-        for name, (doc_id, _part, count) in planned.items():
-            doc = self._metrics.find_one({"_id": doc_id}, {"count": 1})
-            if doc is None or doc.get("count") != count:
-                raise RuntimeError(f"metric '{name}' of run {self.run_id} holds {doc and doc.get('count')} points "
-                                   f"in its document where {count} were expected ({matched} of {expected} "
-                                   f"writes applied); was the run changed by another writer?")
+        for name, state in planned.items():
+            doc_id, count = (state.doc_id, state.count) if state.summary is None else (state.part_id,
+                                                                                        state.part_count)
+            doc = collection.find_one({"_id": doc_id}, {"count": 1})
+            if doc is not None and doc.get("count") == count:
+                continue
+            if collection.name == self.location.metrics and state.summary is not None:
+                continue  # its pushes went to metric_points
+            raise RuntimeError(f"metric '{name}' of run {self.run_id} holds {doc and doc.get('count')} points "
+                               f"in its document where {count} were expected ({matched} of {expected} "
+                               f"writes applied); was the run changed by another writer?")
+
+    def store_ids(self, ids: list[dict[str, Any]]) -> None:
+        self._runs.update_one({"_id": self.run_id}, {"$set": {"store_ids": encode_keys(ids)}})
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
         self._update(info, output, result, beat_time, {"heartbeat": _date(beat_time)})
 
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
+        if self.summaries_due:
+            self._write_summaries()
         stop = _date(stop_time)
         fields: dict[str, Any] = {"status": status, "stop_time": stop, "heartbeat": stop}
         if fail_trace:

@@ -27,9 +27,12 @@ class Script:
 
 @pytest.fixture(autouse=True)
 def private_journal(tmp_path, monkeypatch):
-    """Each test journals into its own folder and waits at most 10 s for observers at a run's end."""
+    """Each test journals into its own folder. A run's end waits for its observers to confirm everything,
+    however slow this machine is: the bound is only a hang guard. No background delivery outlives a test
+    (the tests of it turn it on and stop it themselves)."""
     monkeypatch.setenv("LABRUN_JOURNAL_DIR", str(tmp_path / "journal"))
-    monkeypatch.setenv("LABRUN_DELIVERY_TIMEOUT", "10")
+    monkeypatch.setenv("LABRUN_DELIVERY_TIMEOUT", "600")
+    monkeypatch.setenv("LABRUN_BACKGROUND_DELIVERY", "0")
 
 
 @pytest.fixture

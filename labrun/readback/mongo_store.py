@@ -78,8 +78,17 @@ class MongoStoreReader:
 
     def metrics(self, run_id: Any) -> dict[str, dict[str, list]]:
         """Every point of every metric of a run, its parts put together."""
-        metrics = self._db[self.location.metrics]
-        return self._query(lambda: join_parts(metrics.find({"run_id": run_id})))
+        metrics, points = self._db[self.location.metrics], self._db[self.location.points]
+
+        def read() -> dict[str, dict[str, list]]:
+            documents = list(metrics.find({"run_id": run_id}))
+            joined = join_parts(d for d in documents if not d.get("downsampled"))
+            if any(d.get("downsampled") for d in documents):  # the whole curve is in its parts
+                joined.update(join_parts(points.find({"run_id": run_id, "name": {"$in": [
+                    d["name"] for d in documents if d.get("downsampled")]}})))
+            return joined
+
+        return self._query(read)
 
     def _final_metrics(self, run_id: Any) -> dict[str, float]:
         """Each metric's last value, read from its newest part alone (not every point of every metric)."""
