@@ -105,8 +105,14 @@ class Experiment(Ingredient):
             from labrun.run import RunTerminated
 
             terminated = isinstance(exc, RunTerminated)
-            print(f"Interrupted ({'SIGTERM' if terminated else 'SIGINT'}); the run was recorded as INTERRUPTED",
-                  file=sys.stderr)
+            if not run.observers:
+                where = "no observer recorded it"
+            elif run.stores_behind:  # said above: which stores are behind, and what delivers the rest
+                where = f"not every store has that yet ({', '.join(run.stores_behind)})"
+            else:
+                where = "every store recorded it"
+            print(f"Interrupted ({'SIGTERM' if terminated else 'SIGINT'}); the run ended as INTERRUPTED and "
+                  f"{where}", file=sys.stderr)
             sys.exit(143 if terminated else 130)
         except Exception as exc:
             from labrun.tracebacks import format_user_traceback

@@ -359,7 +359,9 @@ class Run:
                                  "url": observer_url(d.observer)} for d in dispatcher.deliveries])
         except OSError as exc:  # a full disk: sync then treats it as a killed run's journal, which it can deliver
             logger.error("could not write %s/delivered.json (%s)", self._journal.folder, exc)
-        why = "interrupted" if hurry.is_set() else f"failing, or slower than {timeout:.0f} s"
+        failing = [d.label for d in dispatcher.deliveries if d.gave_up]
+        why = "interrupted" if hurry.is_set() else "failing" if len(failing) == len(behind) else \
+            f"slower than {timeout:.0f} s" if not failing else f"failing: {', '.join(failing)}"
         names = ", ".join(behind)
         urls = [d.observer.url for d in dispatcher.deliveries if getattr(d.observer, "url", None)]
         started = deliver_in_background(self._journal.folder, urls)

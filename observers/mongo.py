@@ -228,15 +228,15 @@ class MongoObserver(RunObserver):
         self.metric_refs = info.pop("metrics", [])
         self.info_sent, self.result_sent = info, doc.get("result")
         self.output_tail = doc.get("captured_out") or ""
-        for doc in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1, "last_time": 1,
-                                                        "downsampled": 1}):
-            if doc.get("part", 0):
+        for metric in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1, "last_time": 1,
+                                                           "downsampled": 1}):
+            if metric.get("part", 0):
                 continue  # a later part of a metric split by labrun before 0.4: not continued
-            state = self.series[doc["name"]] = _MetricState(doc["_id"], doc.get("count", 0))
-            if doc.get("downsampled"):
-                self._load_parts(doc["name"], state)
-            if "last_time" in doc:
-                self.stored_until[doc["name"]] = doc["last_time"]
+            state = self.series[metric["name"]] = _MetricState(metric["_id"], metric.get("count", 0))
+            if metric.get("downsampled"):
+                self._load_parts(metric["name"], state)
+            if "last_time" in metric:
+                self.stored_until[metric["name"]] = metric["last_time"]
         if doc.get("captured_out_file") is not None:
             files = self._connect()["fs.files"].find_one({"_id": doc["captured_out_file"]},
                                                          {"length": 1, "output_until": 1})

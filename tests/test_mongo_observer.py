@@ -16,6 +16,7 @@ from servers import SecantusServer, free_port
 
 from labrun.mongo_format import join_parts
 from labrun.readback import open_store
+from labrun.readback.mongo_store import MongoStoreReader
 
 SCRIPT = """
 import os, signal, sys, time
@@ -204,14 +205,21 @@ def test_a_million_points_of_one_metric_all_arrive(script, mongo_url):
     proc = exp.run("-m", mongo_url, env={"LABRUN_DELIVERY_TIMEOUT": "120"}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     client, db = database(mongo_url)
-    parts = list(db.metrics.find({"run_id": 1, "name": "loss"}))
-    assert len(parts) > 1 and all(len(bson.encode(p)) < 16 * 1024 * 1024 for p in parts)
-    series = join_parts(parts)["loss"]
+    # Omniboard keys metric documents by name: exactly one, holding the whole curve, downsampled
+    (summary,) = db.metrics.find({"run_id": 1, "name": "loss"})
+    assert summary["downsampled"] and summary["count"] == 1_000_000
+    assert len(bson.encode(summary)) < 2 * 1024 * 1024
+    assert summary["steps"][0] == 0 and summary["steps"][-1] == 999_999
+    assert summary["steps"] == sorted(summary["steps"]) and len(summary["steps"]) <= 4 * 4096
+    assert summary["values"][-1] == 999_999 * 0.5 and max(summary["values"]) == 999_999 * 0.5
+    # every point, at full resolution, in metric_points, which labrun's reader puts back together
+    parts = list(db.metric_points.find({"run_id": 1, "name": "loss"}))
+    assert len(parts) == 20 and all(len(bson.encode(p)) < 16 * 1024 * 1024 for p in parts)
+    series = MongoStoreReader(mongo_url).metrics(1)["loss"]
     assert series["steps"] == list(range(1_000_000))
     assert series["values"][::250_000] == [0.0, 125_000.0, 250_000.0, 375_000.0]
     run = db.runs.find_one({"_id": 1})
-    newest = max(parts, key=lambda p: p["part"])
-    assert {"name": "loss", "id": str(newest["_id"])} in run["info"]["metrics"]
+    assert {"name": "loss", "id": str(summary["_id"])} in run["info"]["metrics"]
     client.close()
 
 

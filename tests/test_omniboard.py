@@ -81,3 +81,43 @@ def test_omniboard_lists_runs_with_config_status_and_metrics(omniboard_entry, sc
         # the runs table's metric column: Omniboard joins info.metrics to the metrics collection
         detail = get_json(f"{base}/Runs/1?select=info,captured_out")
         assert any(ref["name"] == "train.loss" for ref in detail["info"]["metrics"])
+
+
+def test_omniboard_shows_the_whole_curve_of_a_million_point_metric(omniboard_entry, script, mongo_url, tmp_path):
+    """Omniboard keys metric documents by name: labrun writes one per metric, holding the whole curve."""
+    exp = script("""
+        from labrun import Experiment
+        ex = Experiment("long")
+
+        @ex.main
+        def main(_run):
+            for i in range(1_000_000):
+                _run.log_scalar("loss", 1.0 / (1 + i) if i != 400_000 else 50.0)
+
+        ex.run_commandline()
+    """)
+    proc = exp.run("-m", mongo_url, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    import pymongo
+
+    client = pymongo.MongoClient(mongo_url)
+    db = client.get_default_database()
+    db["omniboard.metric.columns"].insert_many([
+        {"name": "loss_max", "metric_name": "loss", "extrema": "max"},
+        {"name": "loss_min", "metric_name": "loss", "extrema": "min"},
+        {"name": "loss_last", "metric_name": "loss", "extrema": "last"}])
+    client.close()
+    port = free_port()
+    shim = Path(__file__).with_name("loopback_only.js")
+    base = f"http://127.0.0.1:{port}/sacred/api/v1"
+    args = ["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url]
+    with server_process(args, f"{base}/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
+                        log_path=str(tmp_path / "omniboard.log")):
+        metrics = get_json(f"{base}/Metrics?query=" + urllib.request.quote('{"run_id":"1"}'), timeout=60)
+        (loss,) = [m for m in metrics if m["name"] == "loss"]
+        assert loss["steps"][0] == 0 and loss["steps"][-1] == 999_999 and len(loss["steps"]) <= 16_384
+        assert 50.0 in loss["values"]  # the spike at step 400,000 is kept
+        (row,) = get_json(f"{base}/Runs?select=loss_max,loss_min,loss_last", timeout=60)
+        assert row["loss_max"] == 50.0
+        assert row["loss_min"] == pytest.approx(1.0 / 1_000_000)
+        assert row["loss_last"] == pytest.approx(1.0 / 1_000_000)
