@@ -36,7 +36,6 @@ def write_json_atomic(path: str, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
 
 
-
 def append_whole(f: IO[bytes], pieces: Iterable[bytes | memoryview]) -> int:
     """Append ``pieces`` to ``f`` (a file opened unbuffered for appending: ``open(path, "ab", buffering=0)``)
     entirely or not at all.

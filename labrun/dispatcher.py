@@ -86,7 +86,6 @@ class Delivery(threading.Thread):
         self.finishing = False  # the run ended: a second failure in a row leaves the rest to `labrun sync`
         self.gave_up = False
         self.stopped = False  # the run's process stops waiting: leave the rest to the background delivery
-        self.tally = Tally()
         self.assigned_id: Any = None  # the id this observer stored the run under
         self.on_ids_disagree: Callable[[], None] | None = None  # set by the Dispatcher
 
@@ -115,7 +114,7 @@ class Delivery(threading.Thread):
             return
         try:
             for self.offset in deliver_events(self.observer, self.journal.path, self.offset, limit,
-                                              self._start_observer, self.tally):
+                                              self._start_observer):
                 if self.stopped:
                     return
             if self.failures:
@@ -218,8 +217,7 @@ def deliver_events(observer: Any, path: str, offset: int, limit: int,
 class Dispatcher:
     """Starts a delivery thread per observer and ends them within a bounded time."""
 
-    def __init__(self, observers: Sequence[Any], journal: Journal, run_id: RunId,
-                 urls: Sequence[str | None] | None = None):
+    def __init__(self, observers: Sequence[Any], journal: Journal, run_id: RunId):
         ordered = sorted(observers, key=lambda o: -getattr(o, "priority", 0))
         self.journal = journal
         self.run_id = run_id

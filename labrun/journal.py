@@ -168,8 +168,8 @@ class Journal:
         return target
 
     def close(self) -> None:
-        """No more events (any still waiting for room are lost: ``wait_written`` first). Not synced to disk
-        here: most journals are removed a moment later."""
+        """No more events (any still waiting for room on the disk are lost: ``retry`` first). Not synced to
+        disk here: most journals are removed a moment later."""
         with self._lock:
             self._file.close()
         self.closed = True

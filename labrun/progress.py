@@ -18,8 +18,8 @@ class ProgressLine:
         self._shown = 0
         self._last = 0.0
 
-    def show(self, text: str, force: bool = False) -> None:
-        if not self.enabled or (not force and time.monotonic() - self._last < self.interval):
+    def show(self, text: str) -> None:
+        if not self.enabled or time.monotonic() - self._last < self.interval:
             return
         self._last = time.monotonic()
         self.stream.write("\r" + text + " " * max(0, self._shown - len(text)))

@@ -170,8 +170,9 @@ def _replay(entry: dict[str, Any], record: dict[str, Any], events_path: str, siz
             entry["id"] = observer.started(started_record, entry["id"])
         return entry["id"]
 
-    total_events, total_points = _count(events_path, entry["offset"], size)
     tally, line, began = Tally(), ProgressLine(), time.monotonic()
+    # Totals are only shown on a terminal: elsewhere (the background delivery's log) the journal is read once.
+    total_events, total_points = _count(events_path, entry["offset"], size) if line.enabled else (0, 0)
     try:
         for entry["offset"] in deliver_events(observer, events_path, entry["offset"], size, start, tally):
             line.show(f"run {uid[:8]} -> {entry['observer']}: {tally.points:,}/{total_points:,} points, "

@@ -53,7 +53,7 @@ def _posix(date: _dt.datetime) -> float:
 
 def _push(steps: Any, values: Any, stamps: Any, start: int, end: int) -> dict[str, Any]:
     return {"steps": {"$each": list(map(int, steps[start:end]))},
-            "values": {"$each": list(values[start:end])},
+            "values": {"$each": values[start:end].tolist()},
             "timestamps": {"$each": _dates(stamps[start:end])}}
 
 
@@ -428,14 +428,14 @@ class MongoObserver(RunObserver):
     def _check_applied(self, collection: Any, planned: dict[str, "_MetricState"], matched: int,
                        expected: int) -> None:
         """Some pushes matched nothing: fine if an earlier attempt applied them (the counts say so)."""
+        in_parts = collection.name == self.location.points
         for name, state in planned.items():
-            doc_id, count = (state.doc_id, state.count) if state.summary is None else (state.part_id,
-                                                                                        state.part_count)
+            if (state.summary is not None) != in_parts:
+                continue  # its pushes went to the other collection
+            doc_id, count = (state.part_id, state.part_count) if in_parts else (state.doc_id, state.count)
             doc = collection.find_one({"_id": doc_id}, {"count": 1})
             if doc is not None and doc.get("count") == count:
                 continue
-            if collection.name == self.location.metrics and state.summary is not None:
-                continue  # its pushes went to metric_points
             raise RuntimeError(f"metric '{name}' of run {self.run_id} holds {doc and doc.get('count')} points "
                                f"in its document where {count} were expected ({matched} of {expected} "
                                f"writes applied); was the run changed by another writer?")
