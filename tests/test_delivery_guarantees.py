@@ -3,7 +3,8 @@ under the journal, `labrun sync` of a whole journal, the background delivery tha
 process exited, a second Ctrl-C during the end-of-run wait, and run ids under 32 concurrent runs.
 
 A full disk is a real one: a small tmpfs mounted by the test (root), filled with a ballast file that the
-test removes to give the space back. Where no tmpfs can be mounted those tests are skipped, and say why.
+test removes to give the space back. Each such test also runs with ENOSPC injected at the write call
+(tests/full_disk_injection), which needs no root.
 """
 
 import contextlib
@@ -50,23 +51,42 @@ ex.run_commandline()
 """
 
 
-@contextlib.contextmanager
-def full_disk(path: Path, size_mb: int, free_kb: int):
-    """A tmpfs of ``size_mb`` at ``path``, filled up to ``free_kb`` free; yields the ballast file, whose
-    removal gives the space back. Unmounted at the end."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
+@pytest.fixture(params=["tmpfs", "injected ENOSPC"])
+def full_disk(request, monkeypatch):
+    """A disk that is full, as a context manager ``full_disk(path, size_mb, free_kb)`` that yields the
+    ballast file whose removal gives the space back.
+
+    "tmpfs": a real tmpfs of ``size_mb`` mounted at ``path`` (root only; skipped otherwise) and filled up to
+    ``free_kb`` free, unmounted at the end. "injected ENOSPC": for machines that cannot mount one, the
+    processes the test starts load tests/full_disk_injection, which makes writes under ``path`` fail with
+    ENOSPC once ``free_kb`` are written, until the ballast is removed.
+    """
+    @contextlib.contextmanager
+    def make(path: Path, size_mb: int, free_kb: int):
+        path.mkdir(parents=True, exist_ok=True)
         ballast = path / "ballast"
-        total = os.statvfs(path).f_bavail * os.statvfs(path).f_frsize
-        with open(ballast, "wb") as f:
-            f.write(b"\0" * (total - free_kb * 1024))
-        yield ballast
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        if request.param == "injected ENOSPC":
+            ballast.write_bytes(b"")
+            injection = str(Path(__file__).with_name("full_disk_injection"))
+            monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [injection, os.environ.get("PYTHONPATH")])))
+            monkeypatch.setenv("LABRUN_TEST_FULL_DISK", str(path))
+            monkeypatch.setenv("LABRUN_TEST_FULL_DISK_FREE", str(free_kb * 1024))
+            yield ballast
+            return
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}; the injected "
+                        f"ENOSPC variant of this test covers it")
+        try:
+            total = os.statvfs(path).f_bavail * os.statvfs(path).f_frsize
+            with open(ballast, "wb") as f:
+                f.write(b"\0" * (total - free_kb * 1024))
+            yield ballast
+        finally:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+    return make
 
 
 class Watched:
@@ -123,7 +143,7 @@ def assert_complete(run_dir: Path, n: int, status: str = "COMPLETED"):
 
 # -- 1. a full disk under the file store -------------------------------------------------------------------
 @pytest.mark.parametrize("freed", ["during the run", "after the run, then labrun sync"])
-def test_a_full_disk_under_the_file_store_loses_and_corrupts_nothing(script, tmp_path, freed):
+def test_a_full_disk_under_the_file_store_loses_and_corrupts_nothing(script, tmp_path, freed, full_disk):
     exp = script(LOGGER)
     n, flag = 300_000, tmp_path / "space-freed"
     with full_disk(tmp_path / "disk", size_mb=64, free_kb=1024) as ballast:
@@ -173,7 +193,7 @@ def test_the_file_store_reader_skips_a_cut_line_and_reads_the_rest(tmp_path):
 
 
 # -- 2. a full disk under the journal ----------------------------------------------------------------------
-def test_a_full_disk_under_the_journal_keeps_every_point_until_space_returns(script, tmp_path):
+def test_a_full_disk_under_the_journal_keeps_every_point_until_space_returns(script, tmp_path, full_disk):
     exp = script(LOGGER)
     n, flag = 400_000, tmp_path / "space-freed"
     with full_disk(tmp_path / "disk", size_mb=32, free_kb=512) as ballast:
@@ -195,7 +215,7 @@ def test_a_full_disk_under_the_journal_keeps_every_point_until_space_returns(scr
         assert json.loads((tmp_path / "runs" / "1" / "run.json").read_text())["result"] == n
 
 
-def test_points_past_the_memory_bound_are_dropped_counted_and_reported(script, tmp_path):
+def test_points_past_the_memory_bound_are_dropped_counted_and_reported(script, tmp_path, full_disk):
     exp = script(LOGGER)
     n, flag = 400_000, tmp_path / "space-freed"
     with full_disk(tmp_path / "disk", size_mb=32, free_kb=256) as ballast:
