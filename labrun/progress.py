@@ -18,8 +18,9 @@ class ProgressLine:
         self._shown = 0
         self._last = 0.0
 
-    def show(self, text: str) -> None:
-        if not self.enabled or time.monotonic() - self._last < self.interval:
+    def show(self, text: str, final: bool = False) -> None:
+        """Show ``text``, unless the line was rewritten less than ``interval`` ago (a ``final`` one always)."""
+        if not self.enabled or (not final and time.monotonic() - self._last < self.interval):
             return
         self._last = time.monotonic()
         self.stream.write("\r" + text + " " * max(0, self._shown - len(text)))

@@ -173,11 +173,16 @@ def _replay(entry: dict[str, Any], record: dict[str, Any], events_path: str, siz
     tally, line, began = Tally(), ProgressLine(), time.monotonic()
     # Totals are only shown on a terminal: elsewhere (the background delivery's log) the journal is read once.
     total_events, total_points = _count(events_path, entry["offset"], size) if line.enabled else (0, 0)
+
+    def progress() -> str:
+        return (f"run {uid[:8]} -> {entry['observer']}: {tally.points:,}/{total_points:,} points, "
+                f"{tally.events:,}/{total_events:,} events, "
+                f"{rate_and_eta(tally.points, total_points, time.monotonic() - began)}")
+
     try:
         for entry["offset"] in deliver_events(observer, events_path, entry["offset"], size, start, tally):
-            line.show(f"run {uid[:8]} -> {entry['observer']}: {tally.points:,}/{total_points:,} points, "
-                      f"{tally.events:,}/{total_events:,} events, "
-                      f"{rate_and_eta(tally.points, total_points, time.monotonic() - began)}")
+            line.show(progress())
+        line.show(progress(), final=True)  # however quick it was, the last state is seen
     finally:
         line.clear()
 

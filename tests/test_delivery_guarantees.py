@@ -14,6 +14,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -339,7 +340,42 @@ def test_background_delivery_can_be_turned_off(script, tmp_path):
 
 
 # -- 5. a second Ctrl-C during the end-of-run wait ---------------------------------------------------------
-def test_a_second_ctrl_c_hands_the_rest_to_the_background_delivery(script, tmp_path, mongo_url):
+class HangingDatabase:
+    """A server on 127.0.0.1 that accepts connections and never answers: a database that hangs. Closed by
+    the test, which can then start a real one on the same port."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while not self._closing.is_set():
+            with contextlib.suppress(OSError):
+                self.held.append(self.sock.accept()[0])
+
+    def close(self):
+        self._closing.set()
+        self._thread.join(10)
+        for connection in [*self.held, self.sock]:
+            connection.close()
+
+
+def test_a_second_ctrl_c_hands_the_rest_to_the_background_delivery(script, tmp_path):
+    """The database hangs for the whole run, so the end-of-run wait cannot finish however fast the machine:
+    the second Ctrl-C ends it, the background delivery takes over and finishes once a real database answers
+    on that port."""
+    from servers import SecantusServer
+
+    from labrun.readback.mongo_store import MongoStoreReader
+
     exp = script("""
         import time
         from labrun import Experiment
@@ -347,20 +383,23 @@ def test_a_second_ctrl_c_hands_the_rest_to_the_background_delivery(script, tmp_p
 
         @ex.main
         def main(_run):
-            for i in range(2_000_000):
+            for i in range(200_000):
                 _run.log_scalar("loss", float(i))
             print("waiting for Ctrl-C", flush=True)
             time.sleep(600)
 
         ex.run_commandline()
     """)
+    hanging = HangingDatabase()
+    base = f"mongodb://127.0.0.1:{hanging.port}"
+    url = f"{base}/late?serverSelectionTimeoutMS=600000&connectTimeoutMS=600000&socketTimeoutMS=600000"
     master, slave = pty.openpty()  # a terminal, so that the end-of-run wait shows its progress line
-    process = subprocess.Popen([sys.executable, str(exp.path), "-m", mongo_url], cwd=exp.path.parent,
+    process = subprocess.Popen([sys.executable, str(exp.path), "-m", url, "--id", "1"], cwd=exp.path.parent,
                                stdin=slave, stdout=slave, stderr=slave,
                                env=env_for(tmp_path, LABRUN_BACKGROUND_DELIVERY="1"))
     os.close(slave)
     screen = b""
-    pid = None
+    pid = server = None
 
     def read_until(pattern: bytes) -> None:
         nonlocal screen
@@ -379,7 +418,7 @@ def test_a_second_ctrl_c_hands_the_rest_to_the_background_delivery(script, tmp_p
     try:
         read_until(b"waiting for Ctrl-C")
         process.send_signal(signal.SIGINT)
-        read_until(b"delivering to MongoObserver")
+        read_until(b"delivering to MongoObserver: 0% of 200,0")
         process.send_signal(signal.SIGINT)
         process.wait(HANG_GUARD)
         with contextlib.suppress(AssertionError):
@@ -390,7 +429,14 @@ def test_a_second_ctrl_c_hands_the_rest_to_the_background_delivery(script, tmp_p
         assert found and "(interrupted)" in text, text[-3000:]
         pid = int(found.group(1))
         assert "every store recorded it" not in text and "not every store has that yet (MongoObserver)" in text
+        hanging.close()  # the database comes back
+        (tmp_path / "db").mkdir()
+        server = SecantusServer(str(tmp_path / "db" / "data"), port=hanging.port).start()
         wait_gone(pid)
+        reader = MongoStoreReader(f"{base}/late")
+        (run_id,) = reader.ids()
+        assert reader.run(run_id).record["status"] == "INTERRUPTED"
+        assert reader.metrics(run_id)["loss"]["steps"] == list(range(200_000))
     finally:
         os.close(master)
         if process.poll() is None:
@@ -398,12 +444,9 @@ def test_a_second_ctrl_c_hands_the_rest_to_the_background_delivery(script, tmp_p
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    from labrun.readback.mongo_store import MongoStoreReader
-
-    reader = MongoStoreReader(mongo_url)
-    (run_id,) = reader.ids()
-    assert reader.run(run_id).record["status"] == "INTERRUPTED"
-    assert reader.metrics(run_id)["loss"]["steps"] == list(range(2_000_000))
+        hanging.close()
+        if server is not None:
+            server.stop()
 
 
 # -- 6. run ids agree across stores under 32 concurrent runs -------------------------------------------------
