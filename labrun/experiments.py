@@ -8,14 +8,14 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Union
 
 from labrun.config.patch import Merge, to_nested
 from labrun.config.resolve import resolve
-from labrun.config.scope import ConfigDict
+from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.updates import updates_from_dict
-from labrun.env_vars import RERUN_OF_ENV
-from labrun.errors import CommandLineError, LabrunError
+from labrun.env_vars import RERUN_OF_ENV, SWEEP_ENV
+from labrun.errors import CommandLineError, ConfigError, LabrunError
 from labrun.ingredient import Command, Ingredient, iter_captures
 from labrun.options import Options
 from labrun.run import Run
@@ -87,6 +87,11 @@ class Experiment(Ingredient):
                 print(self.command_help(cl.args, prog))
                 return None
             configure_logging(cl.options.loglevel)
+            cl.options.check_sweep()
+            if cl.options.multirun:
+                from labrun.sweeps.runner import sweep_command_line
+
+                sys.exit(sweep_command_line(self, cl, argv))
             run = self._create_run(cl.command, cl.updates.fixed, cl.updates.named_configs, None, None,
                                    cl.options, cl.args)
         except LabrunError as exc:
@@ -128,6 +133,23 @@ class Experiment(Ingredient):
                 pdb.post_mortem(exc.__traceback__)
             sys.exit(1)
         return run
+
+    def sweep(self, grid: dict[str, Any] | str, *, jobs: int = 1, command_name: str | None = None,
+              config_updates: dict[str, Any] | None = None, named_configs: Sequence[str] = (),
+              options: dict[str, Any] | None = None, rerun_all: bool = False, fail_fast: bool = False,
+              launcher: str = "local") -> list[Any]:
+        """Run a grid of configs: ``{"lr": [0.1, 0.01], "with": ["small", "large"]}`` (lists are swept, other
+        values fixed) or a sweep file; the same rules as ``python exp.py -M`` (docs/sweeps.md).
+
+        Returns one ``SweepRun`` per run (status, id, result, last metric values). Runs already COMPLETED in
+        the store are not run again (``rerun_all`` forces them). ``jobs=1`` runs in this process; more start
+        processes that import the experiment from its file.
+        """
+        from labrun.sweeps.runner import sweep_from_python
+
+        return sweep_from_python(self, grid, jobs=jobs, command_name=command_name, config_updates=config_updates,
+                                 named_configs=named_configs, options=options, rerun_all=rerun_all,
+                                 fail_fast=fail_fast, launcher=launcher)
 
     def _execute(self, run: Run) -> None:
         self.current_run = run
@@ -177,6 +199,8 @@ class Experiment(Ingredient):
         }
         if os.environ.get(RERUN_OF_ENV):  # set by `labrun rerun` for the run it starts
             meta["rerun_of"] = json.loads(os.environ[RERUN_OF_ENV])
+        if os.environ.get(SWEEP_ENV) and not command.builtin:  # set by a sweep for each run it starts
+            meta["sweep"] = json.loads(os.environ.pop(SWEEP_ENV))
         run = Run(
             experiment_info=self.experiment_info(options.name),
             provenance=functools.partial(self.provenance, options.enforce_clean),
@@ -265,10 +289,12 @@ class Experiment(Ingredient):
         """Sources, git state, environment and host, gathered in parallel (docs/reproducibility.md)."""
         from labrun.provenance.capture import capture_provenance
         from labrun.provenance.git import enforce_clean as refuse_dirty
+        from labrun.provenance.notebook import notebook_sources
 
         extra = [path for ingredient in self.traverse() for path in ingredient.sources]
         record = capture_provenance(self.base_dir, self.mainfile, extra, self.save_git_info or enforce_clean,
                                     self.record_env)
+        record["sources"] += notebook_sources(self.base_dir)
         if enforce_clean:
             refuse_dirty(record["repositories"])
         return record
@@ -313,11 +339,16 @@ class Experiment(Ingredient):
         return f"{prog} {name}{signature}\n\n{doc}"
 
 
+ConfigSpec = Union[Callable[..., Any], dict, str, "os.PathLike[str]"]
+
+
 class FunctionExperiment(Experiment):
-    """An Experiment made from one function by ``@experiment``; calling it calls the function."""
+    """An Experiment made from one function by ``@experiment``. Calling it with config updates as keywords
+    (``train(lr=0.5)``) runs a recorded run and returns its result; ``train.run(...)`` returns the Run."""
 
     def __init__(self, function: Callable[..., Any], name: str | None, ingredients: Sequence[Ingredient],
-                 observers: Sequence[Any]):
+                 observers: Sequence[Any], config: ConfigSpec | Sequence[ConfigSpec] | None = None,
+                 named_configs: dict[str, ConfigSpec] | Sequence[Callable[..., Any]] | None = None):
         super().__init__(name, ingredients, _caller_depth=3)
         filename = getattr(getattr(function, "__code__", None), "co_filename", "")
         if filename and os.path.exists(filename):
@@ -333,23 +364,54 @@ class FunctionExperiment(Experiment):
         }
         if defaults:
             self.config_layers.append(ConfigDict(defaults, name=f"defaults of {function.__name__}()"))
+        specs = config if isinstance(config, (list, tuple)) else [] if config is None else [config]
+        self.config_layers.extend(self._layer(spec, "config") for spec in specs)
+        if isinstance(named_configs, dict):
+            for named, spec in named_configs.items():
+                self._add_named(str(named), self._layer(spec, f"named config '{named}'"))
+        else:
+            for scope in named_configs or ():
+                if not callable(scope):
+                    raise ConfigError(f"named_configs takes a dict name -> (function, dict or file), or a list "
+                                      f"of config functions named after themselves; got {scope!r} in the list")
+                self._add_named(scope.__name__, ConfigScope(scope))
         self.observers.extend(observers)
         self._function = self.main(function)
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._function(*args, **kwargs)
+    def _layer(self, spec: ConfigSpec, what: str) -> ConfigLayer:
+        """A config scope function, a dict, or a .json/.yaml file (beside the experiment's file if relative)."""
+        if isinstance(spec, ConfigLayer):
+            return spec
+        if callable(spec):
+            return ConfigScope(spec)
+        if isinstance(spec, (dict, str, os.PathLike)):
+            return self._load(spec)
+        raise ConfigError(f"{what} takes a config function, a dict or a .json/.yaml path, got {type(spec).__name__}")
+
+    def __call__(self, *args: Any, **config_updates: Any) -> Any:
+        """Run a recorded run with ``config_updates`` and return its result (what ``main`` returned)."""
+        if args:
+            raise TypeError(f"{self.name}(...) runs a recorded run: pass config entries as keywords, e.g. "
+                            f"{self._function.__name__}(lr=0.5); to call the plain function use "
+                            f"{self._function.__name__}.__wrapped__(...)")
+        return self.run(config_updates=config_updates).result
 
 
 def experiment(function: Callable[..., Any] | None = None, *, name: str | None = None,
+               config: ConfigSpec | Sequence[ConfigSpec] | None = None,
+               named_configs: dict[str, ConfigSpec] | Sequence[Callable[..., Any]] | None = None,
                observers: Sequence[Any] = (), ingredients: Sequence[Ingredient] = ()) -> Any:
-    """Decorator: make ``function`` the main of a new Experiment whose lowest config layer is its defaults.
+    """Decorator: make ``function`` the main of a new Experiment.
 
-    Bare (``@experiment``) or with arguments. When the function's file runs as a script, the command line is
-    parsed and the run starts at once, as with ``automain``: make it the last statement of the file.
+    Config layers, lowest first: the function's keyword defaults, then ``config`` (config scope functions,
+    dicts or .json/.yaml files, in order; a scope may override a default and compute derived entries), then
+    named configs (``with NAME``), then updates. Bare (``@experiment``) or with arguments. When the
+    function's file runs as a script, the command line is parsed and the run starts at once, as with
+    ``automain``: make it the last statement of the file.
     """
     def make(func: Callable[..., Any]) -> FunctionExperiment:
-        ex = FunctionExperiment(func, name, ingredients, observers)
+        ex = FunctionExperiment(func, name, ingredients, observers, config, named_configs)
         if func.__module__ == "__main__":
             ex.run_commandline()
         return ex

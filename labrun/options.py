@@ -25,21 +25,27 @@ OPTION_SPECS = (
     OptionSpec("-e", "--enforce-clean", None, "Refuse to run when a git repository has uncommitted changes."),
     OptionSpec("-F", "--file-storage", "DIR", "Record the run in a file store at DIR."),
     OptionSpec("-f", "--force", None, "Turn off the config checks (unknown keys, types, key names)."),
+    OptionSpec(None, "--fail-fast", None, "Sweeps: start no more runs once one failed."),
     OptionSpec("-h", "--help", None, "Show this help and exit."),
     OptionSpec("-i", "--id", "ID", "Use ID as the run's id in the stores."),
+    OptionSpec("-j", "--jobs", "N", "Sweeps: how many runs go on at a time [default: 1]."),
+    OptionSpec(None, "--launcher", "NAME", "Sweeps: where runs start, NAME[:KEY=VALUE,...] [default: local]."),
     OptionSpec("-l", "--loglevel", "LEVEL", "Log level: DEBUG, INFO, WARNING, ERROR or a number."),
     OptionSpec("-m", "--mongo-db", "DB", "Record the run in MongoDB: a mongodb:// URL or [host:port:]db[.prefix]."),
+    OptionSpec("-M", "--multirun", None, "Run a sweep: lr=0.1,0.01 sweeps lr, small,large named configs (docs/sweeps.md)."),
     OptionSpec(None, "--mlflow", "URI", "Record the run in MLflow: file:///abs/mlruns, sqlite:///abs/mlflow.db or http://host:port."),
     OptionSpec("-n", "--name", "NAME", "Record the run under this experiment name."),
     OptionSpec("-o", "--observer", "URL", "Record the run with the observer for URL (repeatable), e.g. file://runs."),
     OptionSpec("-p", "--print-config", None, "Print the config before running."),
     OptionSpec("-P", "--priority", "NUMBER", "A priority stored with the run (for queues)."),
     OptionSpec("-q", "--queue", None, "Record the run as QUEUED without running it."),
+    OptionSpec(None, "--rerun-all", None, "Sweeps: run every run again, also those already completed."),
     OptionSpec(None, "--tensorboard", "LOGDIR", "Record the run as a TensorBoard run in LOGDIR."),
     OptionSpec("-u", "--unobserved", None, "Run without any observer."),
 )
 SPEC_BY_LONG = {spec.long: spec for spec in OPTION_SPECS}
 SPEC_BY_SHORT = {spec.short: spec for spec in OPTION_SPECS if spec.short}
+SWEEP_ONLY = ("--multirun", "--jobs", "--launcher", "--rerun-all", "--fail-fast")  # not passed on to the runs
 
 
 @dataclass
@@ -54,16 +60,21 @@ class Options:
     enforce_clean: bool = False
     file_storage: str | None = None
     force: bool = False
+    fail_fast: bool = False
     help: bool = False
     id: str | None = None
+    jobs: int = 1
+    launcher: str | None = None
     loglevel: str | None = None
     mongo_db: str | None = None
     mlflow: str | None = None
+    multirun: bool = False
     name: str | None = None
     observer: list[str] = field(default_factory=list)
     print_config: bool = False
     priority: float | None = None
     queue: bool = False
+    rerun_all: bool = False
     tensorboard: str | None = None
     unobserved: bool = False
 
@@ -98,6 +109,32 @@ class Options:
         record["--observer"] = [redact_url(url) for url in record["--observer"] or []]
         return record
 
+    def to_argv(self) -> list[str]:
+        """The options as the command line spells them (those differing from the defaults), for the runs a
+        sweep starts; the sweep's own options are left out."""
+        default = Options()
+        argv: list[str] = []
+        for spec in OPTION_SPECS:
+            name = spec.long[2:].replace("-", "_")
+            value = getattr(self, name)
+            if spec.long in SWEEP_ONLY or value == getattr(default, name):
+                continue
+            if spec.arg is None:
+                argv.append(spec.long)
+            else:
+                argv += [f"{spec.long}={v}" for v in (value if isinstance(value, list) else [value])]
+        return argv
+
+    def check_sweep(self) -> None:
+        """The sweep options make sense only with -M; --id names one run, and a sweep has many."""
+        if not self.multirun:
+            given = [flag for flag in SWEEP_ONLY[1:] if getattr(self, flag[2:].replace("-", "_")) !=
+                     getattr(Options(), flag[2:].replace("-", "_"))]
+            if given:
+                raise CommandLineError(f"{given[0]} applies to sweeps only: add -M (e.g. -M with lr=0.1,0.01)")
+        elif self.id is not None:
+            raise CommandLineError("-i/--id names one run, and a sweep starts many: leave it out with -M")
+
 
 def _convert(name: str, value: Any) -> Any:
     try:
@@ -108,9 +145,15 @@ def _convert(name: str, value: Any) -> Any:
             return seconds
         if name == "priority":
             return float(value)
+        if name == "jobs":
+            jobs = int(value)
+            if jobs < 1 or jobs != float(value):
+                raise ValueError
+            return jobs
     except (TypeError, ValueError):
         flag = "--" + name.replace("_", "-")
-        raise CommandLineError(f"{flag} takes a non-negative number, got {value!r}") from None
+        what = "a whole number of runs at a time (1 or more)" if name == "jobs" else "a non-negative number"
+        raise CommandLineError(f"{flag} takes {what}, got {value!r}") from None
     if name == "capture" and value not in ("fd", "sys", "no"):
         raise CommandLineError(f"--capture takes fd, sys or no, got {value!r}")
     if name == "observer" and isinstance(value, str):

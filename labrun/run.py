@@ -397,8 +397,11 @@ class Run:
 
 
 def _handle_sigterm() -> Callable[[], None]:
-    """While the run lasts, SIGTERM raises RunTerminated in the main thread so the run is recorded."""
-    if threading.current_thread() is not threading.main_thread():
+    """While the run lasts, SIGTERM raises RunTerminated in the main thread so the run is recorded. Not in a
+    Jupyter kernel: its process belongs to the kernel manager, which stops it as it sees fit."""
+    from labrun.provenance.notebook import kernel_shell
+
+    if threading.current_thread() is not threading.main_thread() or kernel_shell() is not None:
         return lambda: None
 
     def on_sigterm(signum: int, frame: Any) -> None:

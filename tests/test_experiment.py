@@ -200,7 +200,8 @@ def test_decorator_bare_defaults_are_the_lowest_layer():
     assert train.run().result == pytest.approx(0.2)
     assert train.run(config_updates={"epochs": 5}).result == pytest.approx(0.5)
     assert "_run" not in train.run().config
-    assert train(1, 3) == 3  # calling it calls the function
+    assert train(epochs=3) == pytest.approx(0.3)  # calling it runs a run with those updates
+    assert train.__wrapped__(1, 3) == 3  # the plain function
 
 
 def test_decorator_with_arguments_scopes_and_named_configs():

@@ -46,6 +46,7 @@ class ResolvedConfig:
     modified: set[Path] = field(default_factory=set)
     typechanged: dict[Path, tuple[str, str]] = field(default_factory=dict)
     docs: dict[Path, str] = field(default_factory=dict)
+    seed_generated: bool = False  # no layer or update set the seed: it was drawn at random
 
 
 def random_seed() -> int:
@@ -97,12 +98,13 @@ def resolve(
         config, info = _evaluate(sources, fixed, force)
 
     config = patch.apply(config, fixed, (), force)
-    if SEED_KEY not in config:
+    seed_generated = SEED_KEY not in config
+    if seed_generated:
         config[SEED_KEY] = random_seed()
     info.docs.setdefault((SEED_KEY,), SEED_DOC)
     config = to_jsonable(config, force=force)
 
-    resolved = ResolvedConfig(config=config, docs=info.docs)
+    resolved = ResolvedConfig(config=config, docs=info.docs, seed_generated=seed_generated)
     accepted = _accepted_keys(sources)
     for path, _leaf in patch.leaves(fixed):
         defined_path = _until_index(path)

@@ -44,6 +44,29 @@ class FileStoreReader:
                          config=config, sources=sources, final_metrics=_final_metrics(folder),
                          observer_args=["-F", self.basedir], store_url=self.basedir)
 
+    def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
+        """Every run's record (run.json) with ``id`` and ``config``, oldest first; those of ``experiment``
+        and ``command`` only when given. A folder being written or damaged is skipped."""
+        out = []
+        for run_id in self.ids():
+            folder = os.path.join(self.basedir, run_id)
+            try:
+                record = _read_json(os.path.join(folder, "run.json"))
+                if (experiment is not None and record.get("experiment", {}).get("name") != experiment) or \
+                        (command is not None and record.get("command") != command):
+                    continue
+                config_path = os.path.join(folder, "config.json")
+                record["config"] = _read_json(config_path) if os.path.exists(config_path) else {}
+            except StoreReadError:
+                continue
+            record["id"] = int(run_id) if run_id.isdigit() else run_id
+            out.append(record)
+        return out
+
+    def final_metrics(self, run_id: Any) -> dict[str, float]:
+        """Each metric's last value."""
+        return _final_metrics(os.path.join(self.basedir, str(run_id)))
+
     def find_uid(self, uid: str) -> StoredRun | None:
         """The run recorded with ``uid`` (newest folders first), or None."""
         for run_id in reversed(self.ids()):

@@ -59,6 +59,23 @@ class MongoStoreReader:
         found = self._query(lambda: list(runs.find({}, fields).sort("_id", -1).limit(limit)))
         return [_plain(decode_keys(d)) for d in found]
 
+    def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
+        """Every run's document (without its captured output) with ``id`` and ``config``, oldest first;
+        those of ``experiment`` and ``command`` only when given."""
+        query: dict[str, Any] = {}
+        if experiment is not None:
+            query["experiment.name"] = experiment
+        if command is not None:
+            query["command"] = command
+        runs = self._db[self.location.runs]
+        found = self._query(lambda: list(runs.find(query, {"captured_out": 0}).sort("_id", 1)))
+        out = []
+        for doc in found:
+            record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
+            record["id"] = doc["_id"]
+            out.append(record)
+        return out
+
     def run(self, run_id: Any) -> StoredRun:
         """One run with its config, final metric values and stored sources."""
         key = int(run_id) if str(run_id).isdigit() else run_id
@@ -90,7 +107,7 @@ class MongoStoreReader:
 
         return self._query(read)
 
-    def _final_metrics(self, run_id: Any) -> dict[str, float]:
+    def final_metrics(self, run_id: Any) -> dict[str, float]:
         """Each metric's last value, read from its newest part alone (not every point of every metric)."""
         metrics = self._db[self.location.metrics]
         newest: dict[str, tuple[int, list]] = {}
@@ -130,7 +147,7 @@ class MongoStoreReader:
         record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
         record["environment"] = record.get("experiment", {}).pop("environment", {})
         config = record.pop("config", {})
-        final = self._final_metrics(run_id)
+        final = self.final_metrics(run_id)
         observer_args = ["-m", self.url]
         return StoredRun(run_id=run_id, store=self.label, record=record, config=config,
                          sources=self._download_sources(run_id, source_ids), final_metrics=final,

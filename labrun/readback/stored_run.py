@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+DIED = "DIED"
+MISSED_BEATS = 3  # a RUNNING run whose heartbeat is older than this many beat intervals has died
 
 
 @dataclass
@@ -28,3 +32,20 @@ class StoredRun:
     @property
     def uid(self) -> str | None:
         return self.record.get("uid")
+
+
+def effective_status(record: dict[str, Any], now: float | None = None) -> str:
+    """The recorded status, except DIED for a run recorded as RUNNING whose last heartbeat is older than
+    three beat intervals (killed without a chance to say so; Omniboard calls it "probably dead")."""
+    from labrun.timestamps import posix
+
+    status = record.get("status") or "UNKNOWN"
+    if status != "RUNNING":
+        return status
+    beat = record.get("heartbeat") or record.get("start_time")
+    interval = (record.get("meta") or {}).get("options", {}).get("--beat-interval") or 10.0
+    try:
+        age = (time.time() if now is None else now) - posix(str(beat))
+    except (TypeError, ValueError):
+        return status
+    return DIED if interval and age > MISSED_BEATS * float(interval) else status
