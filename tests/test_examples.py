@@ -22,9 +22,19 @@ def test_quickstart_runs_and_takes_updates():
 def test_decorator_example_runs_with_updates():
     out = run_example("decorator.py", "with", "epochs=2", "lr=1.0")
     assert out.returncode == 0, out.stderr
-    assert "epoch 1: lr 0.25000" in out.stderr and "epoch 2" not in out.stderr
-    out = run_example("decorator.py", "print_config")
-    assert "epochs = 3" in out.stdout
+    assert "epoch 1: lr 0.64000" in out.stderr and "epoch 2" not in out.stderr  # decay 0.8 from its scope
+    out = run_example("decorator.py", "print_config", "with", "short", "decay=0.5")
+    assert "epochs = 1" in out.stdout and "final = 0.0125" in out.stdout
+
+
+def test_sweep_example_and_its_sweep_file(tmp_path):
+    out = run_example("sweep.py", "-M", "-F", "runs", "-j", "2", "with", "lr=0.3,0.1", "model=linear,quadratic",
+                      "steps=20", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "4 planned: 4 to run" in out.stdout and "4 of 4 completed" in out.stdout
+    out = run_example("sweep.py", "-M", "-F", "runs", "with", str(ROOT / "examples" / "sweep.yaml"), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "12 planned: 12 to run" in out.stdout and "12 of 12 completed" in out.stdout
 
 
 def test_mongodb_example_records_a_run_omniboard_can_show(mongo_url):

@@ -14,8 +14,8 @@ import importlib
 import os
 import signal
 import subprocess
+import queue
 import threading
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -25,7 +25,7 @@ from labrun.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "labrun.launchers"
 BUILTIN_LAUNCHERS = {"local": "labrun.sweeps.launchers:LocalLauncher"}
-POLL_SECONDS = 0.1  # how often the local launcher looks for ended runs
+TICK_SECONDS = 1.0  # the progress line's elapsed time and ETA are refreshed at least this often
 
 
 @dataclass
@@ -90,24 +90,23 @@ class LocalLauncher(Launcher):
 
     def run(self, tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
         pending = collections.deque(tasks)
-        ticks = 0
+        ended: queue.Queue[tuple[int, int]] = queue.Queue()  # filled by one waiting thread per process
         while pending or self._running:
             while pending and len(self._running) < self.jobs and not stop.is_set():
                 task = pending.popleft()
-                self._running[task.index] = self._start(task)
+                process = self._running[task.index] = self._start(task)
+                threading.Thread(target=lambda i=task.index, p=process: ended.put((i, p.wait())), daemon=True,
+                                 name=f"labrun-sweep-wait-{task.index}").start()
                 on_event("started", task.index, None)
-            for index, process in list(self._running.items()):
-                code = process.poll()
-                if code is not None:
-                    del self._running[index]
-                    on_event("ended", index, 130 if code == -signal.SIGINT else code)
-            if stop.is_set() and not self._running:
-                return
-            if self._running:
-                time.sleep(POLL_SECONDS)
-                ticks += 1
-                if ticks % 5 == 0:
-                    on_event("tick", -1, None)
+            if not self._running:
+                return  # stopped with runs left
+            try:
+                index, code = ended.get(timeout=TICK_SECONDS)
+            except queue.Empty:
+                on_event("tick", -1, None)
+                continue
+            del self._running[index]
+            on_event("ended", index, 130 if code == -signal.SIGINT else code)
 
     def _start(self, task: Task) -> subprocess.Popen:
         with open(task.log, "wb") as log:
