@@ -134,6 +134,9 @@ class Options:
                 raise CommandLineError(f"{given[0]} applies to sweeps only: add -M (e.g. -M with lr=0.1,0.01)")
         elif self.id is not None:
             raise CommandLineError("-i/--id names one run, and a sweep starts many: leave it out with -M")
+        elif self.pdb:
+            raise CommandLineError("-D/--pdb needs the run's terminal, and a sweep's runs have none: rerun the "
+                                   "failed config without -M to debug it")
 
 
 def _convert(name: str, value: Any) -> Any:

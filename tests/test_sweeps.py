@@ -249,9 +249,55 @@ def test_sweep_refused_without_observer_and_bad_input_before_any_run(sweep_scrip
                           (["-M", "-j", "0", "-F", "runs", "with", "lr=1,2"], "whole number"),
                           (["-M", "--launcher", "lokal", "-F", "runs", "with", "lr=1,2"], "did you mean 'local'"),
                           (["-M", "--launcher", "local:x=1", "-F", "runs", "with", "lr=1,2"], "no option 'x'"),
-                          (["-M", "-i", "7", "-F", "runs", "with", "lr=1,2"], "--id")]:
+                          (["-M", "-i", "7", "-F", "runs", "with", "lr=1,2"], "--id"),
+                          (["-M", "-D", "-F", "runs", "with", "lr=1,2"], "--pdb")]:
         refused = run_sweep(sweep_script, *args)
         assert refused.returncode == 2 and message in refused.stderr, (args, refused.stderr)
+
+
+PLUGIN = """
+import subprocess
+from labrun.sweeps.launchers import Launcher
+
+class SerialLauncher(Launcher):
+    accepted_options = {"tag": "a word written before each command line"}
+
+    def run(self, tasks, on_event, stop):
+        for task in tasks:
+            if stop.is_set():
+                return
+            with open("launched.txt", "a") as f:
+                f.write(self.options.get("tag", "") + " " + " ".join(task.argv[2:]) + "\\n")
+            on_event("started", task.index, None)
+            with open(task.log, "wb") as log:
+                code = subprocess.call(task.argv, cwd=task.cwd, env={**__import__("os").environ, **task.env},
+                                       stdout=log, stderr=subprocess.STDOUT)
+            on_event("ended", task.index, code)
+
+    def interrupt(self):
+        pass
+"""
+
+
+def test_a_launcher_from_another_package_plugs_in_through_entry_points(sweep_script, tmp_path):
+    plugin = tmp_path / "plugin"
+    (plugin / "seriallaunch-1.0.dist-info").mkdir(parents=True)
+    (plugin / "seriallaunch-1.0.dist-info" / "METADATA").write_text("Name: seriallaunch\nVersion: 1.0\n")
+    (plugin / "seriallaunch-1.0.dist-info" / "entry_points.txt").write_text(
+        "[labrun.launchers]\nserial = seriallaunch:SerialLauncher\n")
+    (plugin / "seriallaunch.py").write_text(PLUGIN)
+    env = sweep_env(PYTHONPATH=str(plugin))
+    out = subprocess.run([sys.executable, str(sweep_script), "-M", "--launcher", "serial:tag=hello", "-F", "runs",
+                          "with", "lr=0.1,0.01", "together=1"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=HANG_GUARD)
+    assert out.returncode == 0, out.stdout + out.stderr
+    launched = (tmp_path / "launched.txt").read_text().splitlines()
+    assert len(launched) == 2 and launched[0].startswith("hello --file-storage=runs with together=1 lr=0.1")
+    assert [r["status"] for r in records(tmp_path / "runs")] == ["COMPLETED", "COMPLETED"]
+    unknown = subprocess.run([sys.executable, str(sweep_script), "-M", "--launcher", "serial:tga=x", "-F", "runs",
+                              "with", "lr=0.1,0.01"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=HANG_GUARD)
+    assert unknown.returncode == 2 and "did you mean 'tag'" in unknown.stderr
 
 
 # -- sweeps from Python ------------------------------------------------------------------------------------------
@@ -342,6 +388,9 @@ def test_decorator_from_python(tmp_path, monkeypatch):
     assert records(tmp_path / "runs")[0]["config"]["hidden"] == 16
     with pytest.raises(TypeError, match="keywords"):
         train(0.5)
+    swept = train.sweep({"width": [1, 2]}, named_configs=["fast"], options={"-F": str(tmp_path / "runs")})
+    assert [(r.status, r.result["hidden"], r.result["epochs"]) for r in swept] == [("COMPLETED", 2, 1),
+                                                                                   ("COMPLETED", 4, 1)]
     with pytest.raises(ConfigError, match="named_configs"):
         experiment(named_configs=["not a function"])(lambda x=1: x)
     tiny = experiment(named_configs={"tiny": {"width": 1}})(lambda width=4: width)

@@ -45,7 +45,7 @@ def notebook_sources(base_dir: str) -> list[dict[str, str]]:
     text = "".join(f"# In[{n}]:\n{cell.rstrip()}\n\n" for n, cell in enumerate(cells, start=1))
     folder = os.path.join(tempfile.gettempdir(), f"labrun-notebook-{os.getpid()}")
     os.makedirs(folder, exist_ok=True)
-    cells_file = os.path.join(folder, f"{len(cells)}-{CELLS_NAME}")
+    cells_file = os.path.join(folder, CELLS_NAME)  # one per kernel: each run's journal copies it at its start
     with open(cells_file, "w", encoding="utf-8") as f:
         f.write(text)
     entries = [{"path": CELLS_NAME, "abspath": cells_file, "md5": md5_of(cells_file)}]

@@ -1,0 +1,1 @@
+"""Sweeps: grids of configs planned here and started by launchers (docs/sweeps.md)."""

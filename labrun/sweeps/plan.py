@@ -63,11 +63,11 @@ class SweepPlan:
         return [r for r in self.runs if rerun_all or r.previous_status not in (COMPLETED, RUNNING)]
 
     def summary(self, rerun_all: bool) -> str:
-        """``12 planned: 9 already completed, 3 to run (2 FAILED, 1 DIED: retried)``."""
-        todo = self.to_run(rerun_all)
-        parts = [f"{len(self.runs)} planned"]
+        """``12 planned: 9 already completed, 3 to run (retrying 2 FAILED, 1 DIED)``."""
+        planned = f"{len(self.runs)} planned"
         if rerun_all:
-            return f"{parts[0]}: all to run (--rerun-all)"
+            return f"{planned}: all to run (--rerun-all)"
+        todo = self.to_run(rerun_all)
         done = sum(1 for r in self.runs if r.previous_status == COMPLETED)
         elsewhere = sum(1 for r in self.runs if r.previous_status == RUNNING)
         retried: dict[str, int] = {}
@@ -78,7 +78,7 @@ class SweepPlan:
         if elsewhere:
             details.append(f"{elsewhere} running elsewhere (left alone)")
         details.append(f"{len(todo)} to run")
-        text = f"{parts[0]}: {', '.join(details)}"
+        text = f"{planned}: {', '.join(details)}"
         if retried:
             text += " (retrying " + ", ".join(f"{n} {status}" for status, n in sorted(retried.items())) + ")"
         return text

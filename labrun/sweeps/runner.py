@@ -68,10 +68,10 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
     os.makedirs(folder, exist_ok=True)
     uids = {run.index: os.urandom(16).hex() for run in todo}
     tasks = [Task(index=run.index, argv=[*prefix, "with", *run.tokens], cwd=os.getcwd(),
-                  log=os.path.join(folder, f"{run.index}.log"),
+                  log=os.path.join(folder, f"{run.index + 1}.log"),
                   env={SWEEP_ENV: json.dumps(plan.meta(run)), RUN_UID_ENV: uids[run.index]}) for run in todo]
     by_index = {run.index: run for run in todo}
-    progress = SweepProgress(plan, len(todo), launcher.jobs, out)
+    progress = SweepProgress(plan, len(todo), out)
     stop = threading.Event()
     ended: dict[int, str] = {}
 
@@ -81,7 +81,7 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
         elif kind == "ended":
             status = COMPLETED if code == 0 else INTERRUPTED if code in (130, 143) else FAILED
             ended[index] = status
-            progress.ended(by_index[index], status, code, os.path.join(folder, f"{index}.log"))
+            progress.ended(by_index[index], status, code, os.path.join(folder, f"{index + 1}.log"))
             if status == FAILED and fail_fast and not stop.is_set():
                 stop.set()
                 progress.note("--fail-fast: starting no more runs; waiting for the running ones to end")
@@ -124,7 +124,7 @@ def run_in_process(experiment: Any, plan: SweepPlan, todo: Sequence[PlannedRun],
     from labrun.config.updates import parse_update_tokens
     from labrun.options import Options
 
-    progress = SweepProgress(plan, len(todo), 1, out)
+    progress = SweepProgress(plan, len(todo), out)
     done: dict[int, SweepRun] = {}
     interrupted = False
     for planned in todo:
@@ -231,10 +231,9 @@ class SweepProgress:
     """Done, failed and running counts with elapsed time and ETA: one line rewritten on a terminal, a plain
     line per ended run elsewhere; a failed run's last output lines are shown when it fails."""
 
-    def __init__(self, plan: SweepPlan, total: int, jobs: int, out: IO[str]):
+    def __init__(self, plan: SweepPlan, total: int, out: IO[str]):
         self.plan = plan
         self.total = total
-        self.jobs = jobs
         self.out = out
         self.line = ProgressLine(sys.stderr)
         self.running: set[int] = set()
