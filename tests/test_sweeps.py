@@ -343,7 +343,8 @@ print("RESULT", json.dumps([[r.status, r.id, r.result] for r in runs]))
                          text=True, timeout=HANG_GUARD)
     assert out.returncode == 0, out.stdout + out.stderr
     result = json.loads(out.stdout.split("RESULT ", 1)[1])
-    assert sorted(result) == [["COMPLETED", 1, 1.0], ["COMPLETED", 2, 0.1]]
+    assert [(status, value) for status, _id, value in result] == [("COMPLETED", 1.0), ("COMPLETED", 0.1)]
+    assert sorted(run_id for _status, run_id, _value in result) == [1, 2]  # whichever started first took 1
 
 
 # -- the decorator ------------------------------------------------------------------------------------------------
