@@ -16,6 +16,7 @@ _EXPORTS = {
     "Run": "labrun.run",
     "TimeoutInterrupt": "labrun.run",
     "RunObserver": "labrun.observer",
+    "open_store": "labrun.readback",
     "LabrunError": "labrun.errors",
     "ConfigError": "labrun.errors",
     "ConfigAddedError": "labrun.errors",

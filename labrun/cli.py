@@ -10,12 +10,30 @@ from labrun.version import __version__
 USAGE = """labrun - record, observe and reproduce experiments
 
 Usage:
+  labrun ls STORE [--where=EXPR]... [--sort=KEY] [--columns=KEYS] [--limit=N] [--format=FMT]
+  labrun show RUN [RUN_ID]
+  labrun compare RUNS... [--where=EXPR]... [--all]
+  labrun plot RUNS... [--where=EXPR]... [--metric=NAME]... [--output=FILE] [--x=AXIS] [--smooth=N] [--log]
   labrun rerun RUN [RUN_ID] [--here] [--check] [--tolerance=TOL] [--dry-run] [--keep]
   labrun sync [--url=URL]... [--journal=DIR] [--retry-for=SECS] [UID...]
   labrun --version
   labrun --help
 
 Commands:
+  ls STORE            List the runs of a store, newest first: id, experiment, status, start, duration, host,
+                      git commit (* when dirty), the config entries that differ among the listed runs, each
+                      metric's last value and the result. STORE is a file store folder (runs, file://runs) or
+                      a MongoDB URL (mongodb://host:port/db). DIED: recorded RUNNING, but no heartbeat for
+                      three beat intervals.
+  show RUN            Everything about one run: times, command, config with docs and what was changed,
+                      git, host, metrics, info, files, the end of its output, the failure, how to rerun it.
+                      RUN is a run folder (runs/7) or STORE RUN_ID.
+  compare RUNS...     Runs side by side: the config that differs (all of it with --all), each metric's last,
+                      min and max, result, duration, and the provenance that differs (commit, Python, host,
+                      GPUs, package versions). RUNS: runs/7 runs/9, STORE 7 9, or STORE --where ...
+  plot RUNS...        Metrics of runs overlaid, one panel per metric, each run labelled by its id and the
+                      config that differs: to a .png/.svg/.pdf with --output (needs labrun[plot]), else drawn
+                      in the terminal.
   rerun RUN           Re-create a recorded run: the same command, config and seed, from the exact code it
                       ran (its commit plus its uncommitted changes, or its stored sources), in a temporary
                       folder. RUN is a run folder of a file store (runs/7), or STORE_URL RUN_ID
@@ -26,6 +44,23 @@ Commands:
                       everything was delivered; else say what is behind and why, and exit 1.
 
 Options:
+  --where=EXPR        Keep the runs for which KEY OP VALUE holds; OP is one of = != < <= > >= ~ (~: substring
+                      or regular expression). KEY: id, experiment, status, start, stop, duration, host,
+                      commit, result, command, sweep, comment, config.ENTRY (config.model.depth), info.ENTRY,
+                      meta.ENTRY, metrics.NAME (last value) or metrics.NAME:min|max|first|last|count. start
+                      and stop take an age (2d, 3h, 30m: start>2d is the last two days) or an ISO date.
+                      Repeat to require several.
+  --sort=KEY          Order by KEY, descending with a leading - (-metrics.acc) [default: -start].
+  --columns=KEYS      Columns after id, comma-separated KEYs; with a leading + they are added to the usual
+                      ones (+config.seed,metrics.loss:min).
+  --limit=N           Show at most N runs, 0 for all (default: 50 on a terminal, all when piped).
+  --format=FMT        table, csv, json (one object per run, config nested) or markdown [default: table].
+  --all               compare: show every config entry, not only those that differ.
+  --metric=NAME       plot: a metric to draw, repeatable (default: every metric but the system/ ones).
+  -o FILE --output=FILE  plot: write a .png, .svg or .pdf instead of drawing in the terminal.
+  --x=AXIS            plot: step or time (seconds since the run started) [default: step].
+  --smooth=N          plot: average each point with the N-1 before it [default: 1].
+  --log               plot: logarithmic y axis.
   --here              Run the current working tree instead of the recorded code.
   --check             Compare the new run's status, result and final metric values with the original's;
                       exit 1 if they differ.
@@ -65,6 +100,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"labrun {__version__}")
         return 0
     try:
+        if opts["ls"]:
+            from labrun.browse.ls import list_runs
+
+            return list_runs(opts["STORE"], opts["--where"], opts["--sort"], opts["--columns"], opts["--limit"],
+                             opts["--format"])
+        if opts["show"]:
+            from labrun.browse.show import show_run
+            from labrun.readback import locate_run
+
+            return show_run(locate_run([opts["RUN"], *([opts["RUN_ID"]] if opts["RUN_ID"] else [])]))
+        if opts["compare"] or opts["plot"]:
+            from labrun.browse.selection import select_runs
+
+            runs = select_runs(opts["RUNS"], opts["--where"])
+            if opts["compare"]:
+                from labrun.browse.compare import compare_runs
+
+                return compare_runs(runs, all_config=opts["--all"])
+            from labrun.browse.plot import plot_runs
+
+            return plot_runs(runs, opts["--metric"], opts["--output"], opts["--x"] or "step",
+                             _whole(opts["--smooth"] or "1", "--smooth"), opts["--log"])
         if opts["sync"]:
             from labrun.sync import sync
 
@@ -84,6 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabrunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _whole(text: str, option: str) -> int:
+    from labrun.errors import LabrunError
+
+    if not text.isdigit() or int(text) < 1:
+        raise LabrunError(f"{option} takes a whole number of 1 or more, got '{text}'")
+    return int(text)
 
 
 if __name__ == "__main__":

@@ -5,25 +5,17 @@ Each takes the experiment, the (unobserved) run and the command-line arguments a
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import IO, Any
+from typing import Any
 
 from labrun.config.files import save_config_file
 from labrun.config.patch import Path
 from labrun.config.resolve import ResolvedConfig, named_config_names
 from labrun.errors import CommandLineError
+from labrun.table import use_color
 
 _COLORS = {"added": "\033[32m", "modified": "\033[34m", "typechanged": "\033[31m", "doc": "\033[2m"}
 _RESET = "\033[0m"
-
-
-def use_color(stream: IO[str]) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR"):
-        return True
-    return hasattr(stream, "isatty") and stream.isatty()
 
 
 def format_config(resolved: ResolvedConfig, color: bool) -> str:

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence, Union
 
-from labrun.config.patch import Merge, to_nested
+from labrun.config.patch import Merge, format_path, to_nested
 from labrun.config.resolve import resolve
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.updates import updates_from_dict
@@ -195,6 +195,9 @@ class Experiment(Ingredient):
             "comment": options.comment,
             "priority": options.priority,
             "cwd": os.getcwd(),  # where relative paths in the config pointed (`labrun rerun` starts there)
+            # for `labrun show`: each entry's doc comment, and the entries the updates and named configs changed
+            "config_docs": {format_path(path): doc for path, doc in sorted(resolved.docs.items())},
+            "config_changed": sorted(format_path(p) for p in resolved.modified | resolved.added),
             **(meta_info or {}),
         }
         if os.environ.get(RERUN_OF_ENV):  # set by `labrun rerun` for the run it starts

@@ -1,30 +1,99 @@
-"""Plain-text tables of runs for the terminal: one row per run, columns aligned, numbers right-aligned."""
+"""Plain-text tables of runs for the terminal (``labrun ls``, ``compare``, a sweep's summary), and the ways
+their cells are written: numbers, times ("2h ago"), durations and coloured statuses."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import datetime as _dt
+import os
+from typing import IO, Any, Sequence
 
 MAX_CELL = 32  # longer cells are cut with "…" so that one long value does not push every column off screen
+STATUS_COLORS = {"COMPLETED": "32", "FAILED": "31", "INTERRUPTED": "33", "TIMEOUT": "33", "DIED": "35",
+                 "RUNNING": "36", "QUEUED": "34"}
 
 
-def format_cell(value: Any) -> str:
+def use_color(stream: IO[str]) -> bool:
+    """Colours on a terminal, unless NO_COLOR; FORCE_COLOR forces them."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def format_cell(value: Any, cut: bool = True) -> str:
     """A value as a table shows it: floats with 4 significant digits, nothing for None."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    text = str(value)
-    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+    if isinstance(value, (dict, list)):
+        import json
+
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    return text if not cut or len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Headers, a rule and one line per row; numeric columns are right-aligned."""
+def ago(moment: _dt.datetime | None, now: _dt.datetime | None = None) -> str:
+    """``2h ago``, ``3d ago``, ``just now``."""
+    if moment is None:
+        return ""
+    seconds = ((now or _dt.datetime.now(_dt.timezone.utc)) - moment).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now" if seconds < 10 else f"{int(seconds)}s ago"
+
+
+def local_time(moment: _dt.datetime | None) -> str:
+    """The moment in this machine's time zone, to the second."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def duration(seconds: float | None) -> str:
+    """``0:01:05``; days as ``2d 3:04:05``."""
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def paint_status(status: str, color: bool) -> str:
+    code = STATUS_COLORS.get(status.split()[0] if status else "")
+    return f"\033[{code}m{status}\033[0m" if color and code else status
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: int | None = None,
+                 status_column: int | None = None, color: bool = False) -> str:
+    """Headers, a rule and one line per row; numeric columns are right-aligned. With ``width``, columns
+    that do not fit are left out from the right, and a last line says how many."""
     cells = [[format_cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
     numeric = [all(isinstance(row[i], (int, float)) and not isinstance(row[i], bool) or row[i] is None
                    for row in rows) and any(row[i] is not None for row in rows) for i in range(len(headers))]
+    shown = len(headers)
+    if width:
+        while shown > 1 and sum(widths[:shown]) + 2 * (shown - 1) > width:
+            shown -= 1
 
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+    def line(values: Sequence[str], painted: bool = False) -> str:
+        parts = []
+        for i, (v, w, num) in enumerate(zip(values[:shown], widths, numeric)):
+            text = v.rjust(w) if num else v.ljust(w)
+            if painted and i == status_column:
+                text = paint_status(v, color) + " " * (w - len(v))
+            parts.append(text)
+        return "  ".join(parts).rstrip()
 
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+    out = [line(headers), line(["-" * w for w in widths]), *(line(row, True) for row in cells)]
+    if shown < len(headers):
+        out.append(f"({len(headers) - shown} more columns do not fit: {', '.join(headers[shown:])}; "
+                   f"--columns picks them, --format csv shows all)")
+    return "\n".join(out)

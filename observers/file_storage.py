@@ -21,6 +21,7 @@ from typing import Any
 from labrun.artifact_names import check_artifact_name
 from labrun.atomic_file import append_whole, atomic_open, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
+from labrun import metric_stats
 from labrun.metric_codec import caught_up, unseen_points
 from labrun.observers.file_metrics import append_batches, read_metrics, write_metrics_json
 
@@ -65,6 +66,8 @@ class FileStorageObserver(RunObserver):
         self.stored_until, self.output_until = {}, ""
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
         self.run_entry["experiment"] = {**record["experiment"], "sources": []}  # filled by sources()
+        self.metric_stats: dict[str, dict[str, Any]] = {}  # saved with run.json at each beat, for `labrun ls`
+        self.run_entry[metric_stats.RECORD_KEY] = {"metrics": self.metric_stats}
         self.info = {}
         write_json_atomic(self._path("config.json"), record["config"])
         self._save_info(record.get("info") or {})  # as in Sacred, info.json exists once info has content
@@ -97,14 +100,18 @@ class FileStorageObserver(RunObserver):
             with open(info_path, encoding="utf-8") as f:
                 self.info = json.load(f)
         # What reached the folder before the failure is not written twice when the journal replays it.
-        self.stored_until = {name: series["timestamps"][-1] for name, series in read_metrics(self.run_dir).items()
+        stored = read_metrics(self.run_dir)
+        self.stored_until = {name: series["timestamps"][-1] for name, series in stored.items()
                              if len(series["timestamps"])}
+        self.metric_stats = metric_stats.of(stored)
+        self.run_entry[metric_stats.RECORD_KEY] = {"metrics": self.metric_stats}
         self.output_until = self.run_entry.get("heartbeat") or ""
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
         if self.stored_until:
             metrics = unseen_points(metrics, self.stored_until)
         append_batches(self.run_dir, metrics)
+        metric_stats.update(self.metric_stats, metrics)
         caught_up(metrics, self.stored_until)
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:

@@ -20,9 +20,10 @@ import mimetypes
 import time
 from typing import Any
 
+from labrun import metric_stats
 from labrun.metric_codec import GIL_SLICE, caught_up, unseen_points
-from labrun.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, encode_keys, parse_mongo_url,
-                                 url_options)
+from labrun.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, decode_keys, encode_keys,
+                                 parse_mongo_url, url_options)
 from labrun.observer import RunObserver, id_asked_for, require_package
 from labrun.observers.metric_summary import Summary
 from labrun.redact import redact_url
@@ -128,6 +129,8 @@ class MongoObserver(RunObserver):
         self.summaries_due: dict[str, float] = {}  # downsampled metrics whose document is behind: newest time
         self.summaries_written = 0.0
         self.metric_refs: list[dict[str, str]] = []  # info.metrics: each metric's document
+        self.metric_stats: dict[str, dict[str, Any]] = {}  # set in the run document at each beat (`labrun ls`)
+        self.stats_sent: Any = None
         self.info_sent: Any = None
         self.result_sent: Any = None
         self.output_file: Any = None
@@ -138,6 +141,7 @@ class MongoObserver(RunObserver):
         # output is stored. Events replayed from the journal that are not newer were applied before the failure.
         self.stored_until: dict[str, float] = {}
         self.output_until = ""
+        self.tail_until = ""  # the time of the last beat whose output is in the run document's captured_out
 
     # -- connection -----------------------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -229,12 +233,13 @@ class MongoObserver(RunObserver):
         """Go on recording the run stored under ``_id`` (another process, or an earlier attempt, started it)."""
         self._reset(_id, record["uid"])
         doc = self._runs.find_one({"_id": _id}, {"info": 1, "result": 1, "captured_out": 1,
-                                                 "captured_out_file": 1})
+                                                 "captured_out_file": 1, metric_stats.RECORD_KEY: 1})
         if doc is None:
             raise LookupError(f"run {_id} is not in {self.redacted_url} any more")
         info = dict(doc.get("info") or {})
         self.metric_refs = info.pop("metrics", [])
         self.info_sent, self.result_sent = info, doc.get("result")
+        self.metric_stats = decode_keys((doc.get(metric_stats.RECORD_KEY) or {}).get("metrics") or {})
         self.output_tail = doc.get("captured_out") or ""
         for metric in self._metrics.find({"run_id": _id}, {"name": 1, "part": 1, "count": 1, "last_time": 1,
                                                            "downsampled": 1}):
@@ -250,7 +255,7 @@ class MongoObserver(RunObserver):
                                                          {"length": 1, "output_until": 1})
             self.output_file = doc["captured_out_file"]
             self.output_length = files["length"] if files else 0
-            self.output_until = (files or {}).get("output_until", "")
+            self.output_until = self.tail_until = (files or {}).get("output_until", "")
             if self.output_length % CHUNK_SIZE:
                 chunk = self._connect()["fs.chunks"].find_one(
                     {"files_id": self.output_file, "n": self.output_length // CHUNK_SIZE})
@@ -359,6 +364,7 @@ class MongoObserver(RunObserver):
         if in_parts:
             self._bulk(self._connect()[self.location.points], in_parts, planned)
         self.series = planned
+        metric_stats.update(self.metric_stats, metrics)
         for name, last_time in summaries.items():
             self.summaries_due[name] = max(last_time, self.summaries_due.get(name, last_time))
         if self.summaries_due and time.monotonic() >= self.summaries_written + SUMMARY_INTERVAL:
@@ -489,13 +495,18 @@ class MongoObserver(RunObserver):
             fields["info"] = {**info, "metrics": self.metric_refs}
         if result != self.result_sent:
             fields["result"] = result
-        tail = self.output_tail
+        stats = encode_keys(self.metric_stats)
+        if stats != self.stats_sent:
+            fields[metric_stats.RECORD_KEY] = {"metrics": stats}
+        tail, tail_until = self.output_tail, self.tail_until
         if output and beat_time > self.output_until:
             self._append_output(output, beat_time)
-            tail = (tail + output)[-OUTPUT_TAIL:]
+        if output and beat_time > tail_until:  # not tied to the output file: a retry after a failed update adds it
+            tail, tail_until = (tail + output)[-OUTPUT_TAIL:], beat_time
             fields["captured_out"] = tail
         self._runs.update_one({"_id": self.run_id}, {"$set": fields})
-        self.info_sent, self.result_sent, self.output_tail = info, result, tail
+        self.info_sent, self.result_sent, self.stats_sent = info, result, stats
+        self.output_tail, self.tail_until = tail, tail_until
 
     def _append_output(self, output: str, beat_time: str) -> None:
         """Append to the run's output file in GridFS, rewriting only its last chunk: the file is whole and

@@ -138,7 +138,8 @@ def test_completed_run_has_the_schema_omniboard_reads(exp, mongo_url):
     assert stored_run.final_metrics["loss"] == pytest.approx(1 / 50) and stored_run.config["n"] == 50
     assert open(stored_run.sources["helper.py"]).read() == "VALUE = 42\n"
     assert reader.artifact(1, "weights.bin") == b"\x00\x01" * 1000
-    assert [r["_id"] for r in reader.list_runs()] == [2, 1]
+    assert [r.id for r in reader.runs()] == [2, 1]
+    assert open(stored_run.artifact_path("weights.bin"), "rb").read() == b"\x00\x01" * 1000
     reader.close()
     client.close()
 

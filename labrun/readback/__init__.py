@@ -10,13 +10,16 @@ import os
 from typing import Any, Sequence
 
 from labrun.errors import StoreReadError
+from labrun.readback.store import RunList, RunStore
 from labrun.readback.stored_run import StoredRun
 
-__all__ = ["StoredRun", "open_store", "locate_run"]
+__all__ = ["RunList", "RunStore", "StoredRun", "open_store", "locate_run"]
 
 
-def open_store(url: str) -> Any:
-    """A reader for the store at ``url``: a file store folder (``runs``, ``file://runs``) or a MongoDB URL."""
+def open_store(url: str) -> RunStore:
+    """The store at ``url``: a file store folder (``runs``, ``file://runs``) or a MongoDB URL
+    (``mongodb://user:pw@host:port/db``). ``store.runs(where=..., sort=...)`` lists its runs and
+    ``store.run(7)`` gives one (see docs/browse.md)."""
     from labrun.redact import redact_url
 
     if url.startswith(("mongodb://", "mongodb+srv://")):

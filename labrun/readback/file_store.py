@@ -7,23 +7,51 @@ import os
 from typing import Any
 
 from labrun.errors import StoreReadError
+from labrun.readback.store import RunStore
 from labrun.readback.stored_run import StoredRun
 from labrun.suggest import did_you_mean
 
 
-class FileStoreReader:
+class FileStoreReader(RunStore):
     """The runs of one file store folder."""
 
     def __init__(self, basedir: str):
         self.basedir = os.path.abspath(basedir)
         if not os.path.isdir(self.basedir):
             raise StoreReadError(f"cannot read the file store '{basedir}': no such folder")
+        self.label = self.url = self.basedir
+        self.observer_args = ["-F", self.basedir]
 
     def ids(self) -> list[str]:
         """The run folders (those holding a run.json), in number order."""
         names = [e.name for e in os.scandir(self.basedir)
                  if e.is_dir() and not e.name.startswith("_") and os.path.exists(os.path.join(e.path, "run.json"))]
         return sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
+
+    def all_runs(self) -> list[StoredRun]:
+        """Every run with its record and config, oldest first: two small files per run, never its metrics
+        (run.json holds their summary). A folder being written or damaged is skipped."""
+        runs = []
+        for run_id in self.ids():
+            folder = os.path.join(self.basedir, run_id)
+            try:
+                record = _read_json(os.path.join(folder, "run.json"))
+                config = _read_json(os.path.join(folder, "config.json")) \
+                    if os.path.exists(os.path.join(folder, "config.json")) else {}
+            except StoreReadError:
+                continue
+            runs.append(StoredRun(self, _typed_id(run_id), record, config))
+        return runs
+
+    def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
+        """Every run's record (run.json) with ``id`` and ``config``, oldest first; those of ``experiment``
+        and ``command`` only when given."""
+        out = []
+        for run in self.all_runs():
+            if (experiment is None or run.experiment == experiment) and \
+                    (command is None or run.record.get("command") == command):
+                out.append({**run.record, "id": run.id, "config": run.config})
+        return out
 
     def run(self, run_id: Any) -> StoredRun:
         run_id = str(run_id)
@@ -33,39 +61,60 @@ class FileStoreReader:
             known = f"runs there: {', '.join(ids[-10:])}" if ids else "it holds no runs"
             raise StoreReadError(f"no run '{run_id}' in the file store {self.basedir}{did_you_mean(run_id, ids)}; "
                                  f"{known}")
-        record = _read_json(os.path.join(folder, "run.json"))
-        config_path = os.path.join(folder, "config.json")
-        config = _read_json(config_path) if os.path.exists(config_path) else {}
+        return StoredRun(self, _typed_id(run_id), _read_json(os.path.join(folder, "run.json")))
+
+    def config(self, run_id: Any) -> dict[str, Any]:
+        path = os.path.join(self.basedir, str(run_id), "config.json")
+        return _read_json(path) if os.path.exists(path) else {}
+
+    def info(self, run_id: Any, record: dict[str, Any]) -> dict[str, Any]:
+        path = os.path.join(self.basedir, str(run_id), "info.json")
+        return _read_json(path) if os.path.exists(path) else {}
+
+    def metrics(self, run_id: Any) -> dict[str, dict[str, Any]]:
+        """Every point of every metric: from metrics.jsonl (labrun, also after a crash), else Sacred's
+        metrics.json."""
+        folder = os.path.join(self.basedir, str(run_id))
+        if os.path.exists(os.path.join(folder, "metrics.jsonl")):
+            from labrun.observers.file_metrics import read_metrics
+
+            return read_metrics(folder)
+        path = os.path.join(folder, "metrics.json")
+        return _read_json(path) if os.path.exists(path) else {}
+
+    def final_metrics(self, run_id: Any) -> dict[str, float]:
+        """Each metric's last value."""
+        return self.run(run_id).final_metrics
+
+    def output(self, run_id: Any) -> str:
+        try:
+            with open(os.path.join(self.basedir, str(run_id), "cout.txt"), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def artifact_path(self, run_id: Any, name: str) -> str:
+        return os.path.join(self.basedir, str(run_id), name)
+
+    def artifact_size(self, run_id: Any, name: str) -> int | None:
+        try:
+            return os.path.getsize(self.artifact_path(run_id, name))
+        except OSError:
+            return None
+
+    def resource_size(self, entry: list[str]) -> int | None:
+        """The size of a resource's stored copy (``[path, "_resources/..."]``)."""
+        try:
+            return os.path.getsize(os.path.join(self.basedir, entry[1]))
+        except (OSError, IndexError, TypeError):
+            return None
+
+    def source_files(self, run_id: Any, record: dict[str, Any]) -> dict[str, str]:
         sources = {}
         for entry in record.get("experiment", {}).get("sources", []):
             if isinstance(entry, list) and len(entry) == 2 and os.path.exists(os.path.join(self.basedir, entry[1])):
                 sources[entry[0]] = os.path.join(self.basedir, entry[1])
-        return StoredRun(run_id=int(run_id) if run_id.isdigit() else run_id, store=self.basedir, record=record,
-                         config=config, sources=sources, final_metrics=_final_metrics(folder),
-                         observer_args=["-F", self.basedir], store_url=self.basedir)
-
-    def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
-        """Every run's record (run.json) with ``id`` and ``config``, oldest first; those of ``experiment``
-        and ``command`` only when given. A folder being written or damaged is skipped."""
-        out = []
-        for run_id in self.ids():
-            folder = os.path.join(self.basedir, run_id)
-            try:
-                record = _read_json(os.path.join(folder, "run.json"))
-                if (experiment is not None and record.get("experiment", {}).get("name") != experiment) or \
-                        (command is not None and record.get("command") != command):
-                    continue
-                config_path = os.path.join(folder, "config.json")
-                record["config"] = _read_json(config_path) if os.path.exists(config_path) else {}
-            except StoreReadError:
-                continue
-            record["id"] = int(run_id) if run_id.isdigit() else run_id
-            out.append(record)
-        return out
-
-    def final_metrics(self, run_id: Any) -> dict[str, float]:
-        """Each metric's last value."""
-        return _final_metrics(os.path.join(self.basedir, str(run_id)))
+        return sources
 
     def find_uid(self, uid: str) -> StoredRun | None:
         """The run recorded with ``uid`` (newest folders first), or None."""
@@ -79,21 +128,13 @@ class FileStoreReader:
         return None
 
 
+def _typed_id(run_id: str) -> Any:
+    return int(run_id) if run_id.isdigit() else run_id
+
+
 def _read_json(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError) as exc:
         raise StoreReadError(f"cannot read {path}: {exc}") from None
-
-
-def _final_metrics(folder: str) -> dict[str, float]:
-    """Each metric's last value: from metrics.jsonl (labrun, also after a crash), else Sacred's metrics.json."""
-    if os.path.exists(os.path.join(folder, "metrics.jsonl")):
-        from labrun.observers.file_metrics import read_metrics
-
-        return {name: series["values"][-1] for name, series in read_metrics(folder).items() if series["values"]}
-    path = os.path.join(folder, "metrics.json")
-    if not os.path.exists(path):
-        return {}
-    return {name: series["values"][-1] for name, series in _read_json(path).items() if series.get("values")}

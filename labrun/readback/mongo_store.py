@@ -11,6 +11,7 @@ from typing import Any
 
 from labrun.errors import StoreReadError
 from labrun.mongo_format import decode_keys, join_parts, parse_mongo_url
+from labrun.readback.store import RunStore
 from labrun.readback.stored_run import StoredRun
 from labrun.redact import redact_url
 from labrun.suggest import did_you_mean
@@ -18,7 +19,7 @@ from labrun.suggest import did_you_mean
 TIMEOUT_MS = 5000
 
 
-class MongoStoreReader:
+class MongoStoreReader(RunStore):
     """The runs of one MongoDB database: listed, read whole (metrics, artifacts, sources), found by uid."""
 
     def __init__(self, url: str):
@@ -28,6 +29,7 @@ class MongoStoreReader:
             raise StoreReadError(f"cannot read '{redact_url(url)}': {exc}") from None
         self.url = url
         self.label = redact_url(self.location.url)
+        self.observer_args = ["-m", url]
         import pymongo
 
         self._client = pymongo.MongoClient(self.location.client_url, serverSelectionTimeoutMS=TIMEOUT_MS,
@@ -52,12 +54,12 @@ class MongoStoreReader:
         runs = self._db[self.location.runs]
         return self._query(lambda: [d["_id"] for d in runs.find({}, {"_id": 1}).sort("_id", 1)])
 
-    def list_runs(self, limit: int = 0) -> list[dict[str, Any]]:
-        """Summaries of the newest runs first: id, experiment name, status, start and stop, result."""
-        fields = {"experiment.name": 1, "status": 1, "start_time": 1, "stop_time": 1, "result": 1, "uid": 1}
+    def all_runs(self, query: dict[str, Any] | None = None) -> list[StoredRun]:
+        """Every run (or those matching ``query``) in one query, oldest first, without captured output: each
+        metric's summary is in the run document, so no metric is read."""
         runs = self._db[self.location.runs]
-        found = self._query(lambda: list(runs.find({}, fields).sort("_id", -1).limit(limit)))
-        return [_plain(decode_keys(d)) for d in found]
+        found = self._query(lambda: list(runs.find(query or {}, {"captured_out": 0}).sort("_id", 1)))
+        return [self._stored_run(doc) for doc in found]
 
     def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
         """Every run's document (without its captured output) with ``id`` and ``config``, oldest first;
@@ -67,14 +69,7 @@ class MongoStoreReader:
             query["experiment.name"] = experiment
         if command is not None:
             query["command"] = command
-        runs = self._db[self.location.runs]
-        found = self._query(lambda: list(runs.find(query, {"captured_out": 0}).sort("_id", 1)))
-        out = []
-        for doc in found:
-            record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
-            record["id"] = doc["_id"]
-            out.append(record)
-        return out
+        return [{**run.record, "id": run.id, "config": run.config} for run in self.all_runs(query)]
 
     def run(self, run_id: Any) -> StoredRun:
         """One run with its config, final metric values and stored sources."""
@@ -142,16 +137,52 @@ class MongoStoreReader:
         return data.decode("utf-8", "replace")
 
     def _stored_run(self, doc: dict[str, Any]) -> StoredRun:
-        run_id = doc["_id"]
-        source_ids = doc.get("experiment", {}).get("sources", [])
         record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
         record["environment"] = record.get("experiment", {}).pop("environment", {})
         config = record.pop("config", {})
-        final = self.final_metrics(run_id)
-        observer_args = ["-m", self.url]
-        return StoredRun(run_id=run_id, store=self.label, record=record, config=config,
-                         sources=self._download_sources(run_id, source_ids), final_metrics=final,
-                         observer_args=observer_args, store_url=self.url)
+        return StoredRun(self, doc["_id"], record, config)
+
+    def config(self, run_id: Any) -> dict[str, Any]:
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"config": 1}))
+        return decode_keys((doc or {}).get("config") or {})
+
+    def info(self, run_id: Any, record: dict[str, Any]) -> dict[str, Any]:
+        return record.get("info") or {}
+
+    def artifact_path(self, run_id: Any, name: str) -> str:
+        """The artifact, downloaded once into a temporary folder removed when the process exits."""
+        from labrun.artifact_names import check_artifact_name
+
+        target = os.path.join(self._scratch_folder(), "artifacts", str(run_id), check_artifact_name(name))
+        if not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target + ".part", "wb") as f:
+                f.write(self.artifact(run_id, name))
+            os.replace(target + ".part", target)
+        return target
+
+    def artifact_size(self, run_id: Any, name: str) -> int | None:
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"artifacts": 1}))
+        for entry in (doc or {}).get("artifacts", []):
+            if entry.get("name") == name:
+                found = self._query(lambda: self._db["fs.files"].find_one({"_id": entry["file_id"]}, {"length": 1}))
+                return (found or {}).get("length")
+        return None
+
+    def resource_size(self, entry: list[str]) -> int | None:
+        """The size of a resource's stored copy (``[path, md5]``: stored once per content)."""
+        found = self._query(lambda: self._db["fs.files"].find_one({"md5": entry[1]}, {"length": 1}))
+        return (found or {}).get("length")
+
+    def source_files(self, run_id: Any, record: dict[str, Any]) -> dict[str, str]:
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"experiment.sources": 1}))
+        return self._download_sources(run_id, ((doc or {}).get("experiment") or {}).get("sources", []))
+
+    def _scratch_folder(self) -> str:
+        if self._scratch is None:
+            self._scratch = tempfile.mkdtemp(prefix="labrun-mongo-")
+            atexit.register(shutil.rmtree, self._scratch, True)
+        return self._scratch
 
     def _download_sources(self, run_id: Any, entries: list[Any]) -> dict[str, str]:
         """The run's source files, written to a temporary folder removed when the process exits."""
@@ -159,11 +190,8 @@ class MongoStoreReader:
 
         if not entries:
             return {}
-        if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="labrun-mongo-sources-")
-            atexit.register(shutil.rmtree, self._scratch, True)
         fs = gridfs.GridFS(self._db)
-        folder = os.path.join(self._scratch, str(run_id))
+        folder = os.path.join(self._scratch_folder(), "sources", str(run_id))
         sources = {}
         for n, (path, file_id) in enumerate(entries):
             target = os.path.join(folder, f"{n}-{os.path.basename(path)}")

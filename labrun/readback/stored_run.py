@@ -1,37 +1,18 @@
-"""A recorded run as read back from a store, whatever the store."""
+"""A recorded run as read back from a store, whatever the store: what ``labrun ls/show/compare/plot`` and
+``labrun rerun`` show and use, and what ``labrun.open_store(...).run(7)`` returns.
+
+The record (run.json or the run document) and the config are read at once; everything else (metrics,
+info, output, artifacts, sources) when first asked for, so listing many runs reads little.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, Iterator, Mapping
 
 DIED = "DIED"
 MISSED_BEATS = 3  # a RUNNING run whose heartbeat is older than this many beat intervals has died
-
-
-@dataclass
-class StoredRun:
-    """What ``labrun rerun`` needs of a recorded run.
-
-    ``sources`` maps each source file's path (relative to the experiment's base_dir) to a readable copy;
-    ``final_metrics`` holds each metric's last value; ``observer_args`` are the command-line options that
-    record a new run into the same store. ``store`` names the store for people (credentials redacted);
-    ``store_url`` opens it again (credentials included: never print it).
-    """
-
-    run_id: Any
-    store: str
-    record: dict[str, Any]
-    config: dict[str, Any]
-    sources: dict[str, str] = field(default_factory=dict)
-    final_metrics: dict[str, float] = field(default_factory=dict)
-    observer_args: list[str] = field(default_factory=list)
-    store_url: str = ""
-
-    @property
-    def uid(self) -> str | None:
-        return self.record.get("uid")
 
 
 def effective_status(record: dict[str, Any], now: float | None = None) -> str:
@@ -49,3 +30,218 @@ def effective_status(record: dict[str, Any], now: float | None = None) -> str:
     except (TypeError, ValueError):
         return status
     return DIED if interval and age > MISSED_BEATS * float(interval) else status
+
+
+class Metric:
+    """One metric's points: ``steps``, ``values`` and ``timestamps`` (POSIX seconds), numpy arrays when
+    numpy is installed, else lists."""
+
+    def __init__(self, name: str, steps: Any, values: Any, timestamps: Any):
+        self.name = name
+        self.steps, self.values, self.timestamps = _arrays(steps, values, timestamps)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        last = self.values[-1] if len(self.values) else None
+        return f"Metric({self.name!r}, {len(self)} points, last {last!r})"
+
+
+class Metrics(Mapping[str, Metric]):
+    """``run.metrics["loss"]``: read from the store on first access, all metrics of the run at once."""
+
+    def __init__(self, load: Any):
+        self._load = load
+        self._data: dict[str, Metric] | None = None
+
+    def _all(self) -> dict[str, Metric]:
+        if self._data is None:
+            self._data = {}
+            for name, series in self._load().items():
+                stamps = [_posix(t) for t in series["timestamps"]]
+                self._data[name] = Metric(name, series["steps"], series["values"], stamps)
+        return self._data
+
+    def __getitem__(self, name: str) -> Metric:
+        data = self._all()
+        if name not in data:
+            from labrun.suggest import did_you_mean
+
+            raise KeyError(f"no metric '{name}'{did_you_mean(name, data)}; metrics: {', '.join(data) or 'none'}")
+        return data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class StoredRun:
+    """One recorded run. ``store`` names its store for people (credentials redacted); ``store_url`` opens it
+    again (credentials included: never print it); ``observer_args`` are the command-line options that
+    record a new run into the same store."""
+
+    def __init__(self, reader: Any, run_id: Any, record: dict[str, Any], config: dict[str, Any] | None = None):
+        self.reader = reader
+        self.id = self.run_id = run_id
+        self.record = record
+        self._config = config
+        self._sources: dict[str, str] | None = None
+        self._info: dict[str, Any] | None = None
+        self.metrics = Metrics(lambda: reader.metrics(run_id))
+
+    def __repr__(self) -> str:
+        return f"<run {self.id} of {self.experiment!r} in {self.store}: {self.status}>"
+
+    # -- where it is -----------------------------------------------------------------------------------------
+    @property
+    def store(self) -> str:
+        return self.reader.label
+
+    @property
+    def store_url(self) -> str:
+        return self.reader.url
+
+    @property
+    def observer_args(self) -> list[str]:
+        return self.reader.observer_args
+
+    # -- the record ------------------------------------------------------------------------------------------
+    @property
+    def uid(self) -> str | None:
+        return self.record.get("uid")
+
+    @property
+    def experiment(self) -> str | None:
+        """The experiment's name (the whole ``experiment`` entry is ``record["experiment"]``)."""
+        return (self.record.get("experiment") or {}).get("name")
+
+    @property
+    def status(self) -> str:
+        """The recorded status, or DIED for a RUNNING run whose heartbeat stopped (see effective_status)."""
+        return effective_status(self.record)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        if self._config is None:
+            self._config = self.reader.config(self.id)
+        return self._config
+
+    @property
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self.reader.info(self.id, self.record)
+        return self._info
+
+    @property
+    def result(self) -> Any:
+        return self.record.get("result")
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.record.get("meta") or {}
+
+    @property
+    def host(self) -> dict[str, Any]:
+        return self.record.get("host") or {}
+
+    @property
+    def start_time(self) -> _dt.datetime | None:
+        return _moment(self.record.get("start_time"))
+
+    @property
+    def stop_time(self) -> _dt.datetime | None:
+        return _moment(self.record.get("stop_time"))
+
+    @property
+    def heartbeat(self) -> _dt.datetime | None:
+        return _moment(self.record.get("heartbeat"))
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to stop (to the last heartbeat while it runs or after it died)."""
+        end = self.stop_time or self.heartbeat
+        return (end - self.start_time).total_seconds() if end and self.start_time else None
+
+    @property
+    def metric_stats(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"count", "first", "last", "min", "max", "last_step"}}``, kept by the store as the run went
+        on; computed from the points for runs recorded before stores kept it."""
+        from labrun.metric_stats import RECORD_KEY, of
+
+        kept = (self.record.get(RECORD_KEY) or {}).get("metrics")
+        if kept is None:
+            kept = self.record.setdefault(RECORD_KEY, {})["metrics"] = of(self.reader.metrics(self.id))
+        return kept
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        """Each metric's last value."""
+        return {name: s["last"] for name, s in self.metric_stats.items() if s.get("last") is not None}
+
+    # -- files -----------------------------------------------------------------------------------------------
+    @property
+    def sources(self) -> dict[str, str]:
+        """Each source file's path (relative to the experiment's base_dir) -> a readable copy."""
+        if self._sources is None:
+            self._sources = self.reader.source_files(self.id, self.record)
+        return self._sources
+
+    @property
+    def artifacts(self) -> list[str]:
+        """The names of the run's artifacts."""
+        return [a["name"] if isinstance(a, dict) else a for a in self.record.get("artifacts") or []]
+
+    def artifact_path(self, name: str) -> str:
+        """A local path of the artifact ``name`` (MongoDB's are downloaded once, to a temporary folder)."""
+        if name not in self.artifacts:
+            from labrun.errors import StoreReadError
+            from labrun.suggest import did_you_mean
+
+            raise StoreReadError(f"run {self.id} has no artifact '{name}'{did_you_mean(name, self.artifacts)}; "
+                                 f"its artifacts: {', '.join(self.artifacts) or 'none'}")
+        return self.reader.artifact_path(self.id, name)
+
+    def open_artifact(self, name: str, mode: str = "rb") -> IO[Any]:
+        """Open an artifact for reading: ``pickle.load(run.open_artifact("model.pkl"))``."""
+        if any(c in mode for c in "wax+"):
+            raise ValueError("artifacts are opened for reading only")
+        return open(self.artifact_path(name), mode)
+
+    @property
+    def output(self) -> str:
+        """What the run printed (its captured output)."""
+        return self.reader.output(self.id)
+
+
+def _moment(value: Any) -> _dt.datetime | None:
+    """Sacred's naive UTC ISO text (or a BSON date) as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = _dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=_dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+def _posix(stamp: Any) -> float:
+    """A timestamp as POSIX seconds: Sacred's ISO text, a BSON date (naive UTC) or seconds already."""
+    if isinstance(stamp, (int, float)):
+        return float(stamp)
+    moment = _moment(stamp)
+    return moment.timestamp() if moment else float("nan")
+
+
+def _arrays(steps: Any, values: Any, stamps: Any) -> tuple[Any, Any, Any]:
+    try:
+        import numpy
+    except ImportError:
+        return [int(s) for s in steps], list(values), list(stamps)
+    return (numpy.asarray(steps, dtype=float).astype(numpy.int64), numpy.asarray(values, dtype=float),
+            numpy.asarray(stamps, dtype=float))
