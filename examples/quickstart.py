@@ -3,6 +3,7 @@
     python examples/quickstart.py                       # run with the defaults
     python examples/quickstart.py with lr=0.1 fast      # override an entry, use a named config
     python examples/quickstart.py print_config with width=16
+    python examples/quickstart.py -F runs && labrun ls runs   # record it in a file store, list the runs
 """
 
 from labrun import Experiment
@@ -33,9 +34,10 @@ def train_step(epoch, lr, hidden, _rnd):
 
 
 @ex.automain
-def main(epochs, _log):
+def main(epochs, _log, _run):
     loss = None
     for epoch in range(epochs):
         loss = train_step(epoch)
+        _run.log_scalar("loss", loss, epoch)
         _log.info("epoch %d: loss %.4f", epoch, loss)
     return loss

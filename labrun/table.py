@@ -26,6 +26,11 @@ def use_color(stream: IO[str]) -> bool:
 
 def format_cell(value: Any, cut: bool = True) -> str:
     """A value as a table shows it: floats with 4 significant digits, nothing for None."""
+    kind = value.__class__
+    if kind is str and (not cut or len(value) <= MAX_CELL):
+        return value
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, float):
@@ -83,14 +88,16 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], width: i
         while shown > 1 and sum(widths[:shown]) + 2 * (shown - 1) > width:
             shown -= 1
 
+    # one format for every line: C-level padding instead of a Python call per cell (10,000-run tables)
+    layout = "  ".join(f"{{:{'>' if num else '<'}{w}}}" for w, num in zip(widths[:shown], numeric))
+
     def line(values: Sequence[str], painted: bool = False) -> str:
-        parts = []
-        for i, (v, w, num) in enumerate(zip(values[:shown], widths, numeric)):
-            text = v.rjust(w) if num else v.ljust(w)
-            if painted and i == status_column:
-                text = paint_status(v, color) + " " * (w - len(v))
-            parts.append(text)
-        return "  ".join(parts).rstrip()
+        text = layout.format(*values[:shown]).rstrip()
+        if painted and color and status_column is not None and status_column < shown:
+            status = values[status_column]
+            start = sum(widths[:status_column]) + 2 * status_column
+            text = text[:start] + paint_status(status, True) + text[start + len(status):]
+        return text
 
     out = [line(headers), line(["-" * w for w in widths]), *(line(row, True) for row in cells)]
     if shown < len(headers):

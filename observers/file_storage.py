@@ -67,7 +67,8 @@ class FileStorageObserver(RunObserver):
         self.run_entry = {k: v for k, v in record.items() if k not in ("config", "info")}
         self.run_entry["experiment"] = {**record["experiment"], "sources": []}  # filled by sources()
         self.metric_stats: dict[str, dict[str, Any]] = {}  # saved with run.json at each beat, for `labrun ls`
-        self.run_entry[metric_stats.RECORD_KEY] = {"metrics": self.metric_stats}
+        # `labrun ls` reads one file per run: the config is in run.json too (config.json stays Sacred's copy)
+        self.run_entry[metric_stats.RECORD_KEY] = {"metrics": self.metric_stats, "config": record["config"]}
         self.info = {}
         write_json_atomic(self._path("config.json"), record["config"])
         self._save_info(record.get("info") or {})  # as in Sacred, info.json exists once info has content
@@ -104,7 +105,8 @@ class FileStorageObserver(RunObserver):
         self.stored_until = {name: series["timestamps"][-1] for name, series in stored.items()
                              if len(series["timestamps"])}
         self.metric_stats = metric_stats.of(stored)
-        self.run_entry[metric_stats.RECORD_KEY] = {"metrics": self.metric_stats}
+        self.run_entry[metric_stats.RECORD_KEY] = {**self.run_entry.get(metric_stats.RECORD_KEY, {}),
+                                                   "metrics": self.metric_stats}
         self.output_until = self.run_entry.get("heartbeat") or ""
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:

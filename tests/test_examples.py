@@ -68,3 +68,32 @@ def test_tensorboard_mlflow_example_lands_in_both(tmp_path):
     assert abs(run.data.metrics["train/loss"] - acc.Scalars("train/loss")[-1].value) < 1e-6  # float32 in TensorBoard
     assert "summary.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert (tmp_path / "mlartifacts" / "tb_mlflow_example").is_dir()  # beside the database, not in the cwd
+
+
+def test_sklearn_study_browsed_as_docs_browse_shows(tmp_path):
+    """docs/browse.md's tour, run for real: the sweep, one more run, ls, compare, plot, and its Python block."""
+    import re
+
+    out = run_example("sklearn_study.py", "-M", "-F", "runs", "with", "model=logistic,forest,svm", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert run_example("sklearn_study.py", "-F", "runs", "with", "model=svm", "C=10", cwd=tmp_path).returncode == 0
+
+    def labrun(*args):
+        done = subprocess.run([sys.executable, "-m", "labrun.cli", *args], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env={**__import__("os").environ, "NO_COLOR": "1"})
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = labrun("ls", "runs").splitlines()
+    assert listed[0].split()[7:] == ["model", "C", "test_accuracy", "train_accuracy", "result"]
+    assert [line.split()[0] for line in listed[2:]] == ["4", "3", "2", "1"]
+    compared = labrun("compare", "runs", "3", "4")
+    assert re.search(r"^\s+C\s+1\s+10$", compared, re.M) and "test_accuracy (min)" in compared
+    assert labrun("plot", "runs", "--metric", "test_accuracy", "--output", "curves.png").startswith("wrote curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    docs = (ROOT / "docs" / "browse.md").read_text()
+    block = re.search(r"## From Python\n\n```python\n(.*?)```", docs, re.S).group(1)
+    shown = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "<run 4 of 'digits'" in shown.stdout or "<run 3 of 'digits'" in shown.stdout
+    assert re.search(r"predicted \[0 1 2 3 4 . 6 7 8 9\] actual \[0 1 2 3 4 5 6 7 8 9\]", shown.stdout)

@@ -57,7 +57,7 @@ def test_setup_cfg_declares_extras_and_console_script():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     extras = cfg["options.extras_require"]
-    for extra in ["mongo", "mlflow", "tensorboard", "gpu", "all", "test"]:
+    for extra in ["mongo", "mlflow", "tensorboard", "gpu", "plot", "all", "test"]:
         assert extra in extras
     assert "pymongo" in extras["mongo"] and "mlflow" in extras["mlflow"] and "nvidia-ml-py" in extras["gpu"]
     assert "labrun = labrun.cli:main" in cfg["options.entry_points"]["console_scripts"]

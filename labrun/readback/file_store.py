@@ -7,8 +7,9 @@ import os
 from typing import Any
 
 from labrun.errors import StoreReadError
-from labrun.readback.store import RunStore
-from labrun.readback.stored_run import StoredRun
+from labrun.readback.store import RunStore, no_cyclic_gc
+from labrun.metric_stats import RECORD_KEY
+from labrun.readback.stored_run import StoredRun, summarise
 from labrun.suggest import did_you_mean
 
 
@@ -26,21 +27,25 @@ class FileStoreReader(RunStore):
         """The run folders (those holding a run.json), in number order."""
         names = [e.name for e in os.scandir(self.basedir)
                  if e.is_dir() and not e.name.startswith("_") and os.path.exists(os.path.join(e.path, "run.json"))]
-        return sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
+        return sorted(names, key=_order)
 
     def all_runs(self) -> list[StoredRun]:
-        """Every run with its record and config, oldest first: two small files per run, never its metrics
-        (run.json holds their summary). A folder being written or damaged is skipped."""
+        """Every run with its record and config, oldest first: one file per run (run.json, which holds the
+        summary of each metric and a copy of the config), never its metrics. A folder being written or
+        damaged is skipped."""
         runs = []
-        for run_id in self.ids():
-            folder = os.path.join(self.basedir, run_id)
-            try:
-                record = _read_json(os.path.join(folder, "run.json"))
-                config = _read_json(os.path.join(folder, "config.json")) \
-                    if os.path.exists(os.path.join(folder, "config.json")) else {}
-            except StoreReadError:
-                continue
-            runs.append(StoredRun(self, _typed_id(run_id), record, config))
+        with no_cyclic_gc():
+            names = sorted((e.name for e in os.scandir(self.basedir) if not e.name.startswith("_")), key=_order)
+            base = self.basedir + os.sep
+            for name in names:
+                try:
+                    with open(base + name + os.sep + "run.json", "rb") as f:
+                        record = summarise(json.loads(f.read().decode("utf-8")))
+                except (OSError, ValueError):
+                    continue  # not a run folder, or one being written or damaged
+                # labrun keeps a copy of the config in run.json; config.json is read for other runs only
+                config = (record.get(RECORD_KEY) or {}).pop("config", None)
+                runs.append(StoredRun(self, _typed_id(name), record, config, complete=False))
         return runs
 
     def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
@@ -62,6 +67,10 @@ class FileStoreReader(RunStore):
             raise StoreReadError(f"no run '{run_id}' in the file store {self.basedir}{did_you_mean(run_id, ids)}; "
                                  f"{known}")
         return StoredRun(self, _typed_id(run_id), _read_json(os.path.join(folder, "run.json")))
+
+    def record(self, run_id: Any) -> dict[str, Any]:
+        """The whole run.json."""
+        return _read_json(os.path.join(self.basedir, str(run_id), "run.json"))
 
     def config(self, run_id: Any) -> dict[str, Any]:
         path = os.path.join(self.basedir, str(run_id), "config.json")
@@ -126,6 +135,11 @@ class FileStoreReader(RunStore):
             except (OSError, ValueError):
                 continue
         return None
+
+
+def _order(name: str) -> tuple[bool, int, str]:
+    """Numbered runs first, by number, then any others by name."""
+    return (not name.isdigit(), int(name) if name.isdigit() else 0, name)
 
 
 def _typed_id(run_id: str) -> Any:

@@ -11,12 +11,19 @@ from typing import Any
 
 from labrun.errors import StoreReadError
 from labrun.mongo_format import decode_keys, join_parts, parse_mongo_url
-from labrun.readback.store import RunStore
-from labrun.readback.stored_run import StoredRun
+from labrun.readback.store import RunStore, no_cyclic_gc
+from labrun.readback.stored_run import StoredRun, summarise
 from labrun.redact import redact_url
 from labrun.suggest import did_you_mean
 
 TIMEOUT_MS = 5000
+# what listing runs reads of each document, nothing bulky (StoredRun.record reads the rest when asked); an
+# inclusion, as SecantusDB applies an exclusion of nested fields far more slowly
+SUMMARY_PROJECTION = {field: 1 for field in (
+    "uid", "command", "host", "meta", "status", "start_time", "stop_time", "heartbeat", "result", "artifacts",
+    "info", "config", "labrun", "experiment.name", "experiment.mainfile", "experiment.base_dir",
+    "experiment.repositories.path", "experiment.repositories.commit", "experiment.repositories.branch",
+    "experiment.repositories.dirty", "experiment.repositories.url")}
 
 
 class MongoStoreReader(RunStore):
@@ -58,8 +65,16 @@ class MongoStoreReader(RunStore):
         """Every run (or those matching ``query``) in one query, oldest first, without captured output: each
         metric's summary is in the run document, so no metric is read."""
         runs = self._db[self.location.runs]
-        found = self._query(lambda: list(runs.find(query or {}, {"captured_out": 0}).sort("_id", 1)))
-        return [self._stored_run(doc) for doc in found]
+        with no_cyclic_gc():
+            found = self._query(lambda: list(runs.find(query or {}, SUMMARY_PROJECTION).sort("_id", 1)))
+            return [self._stored_run(doc, complete=False) for doc in found]
+
+    def record(self, run_id: Any) -> dict[str, Any]:
+        """The whole run document, as a file store's run.json holds it."""
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"captured_out": 0}))
+        if doc is None:
+            raise StoreReadError(f"no run '{run_id}' in the MongoDB store {self.label}")
+        return self._stored_run(doc).record
 
     def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
         """Every run's document (without its captured output) with ``id`` and ``config``, oldest first;
@@ -136,18 +151,22 @@ class MongoStoreReader(RunStore):
         data = self._query(lambda: gridfs.GridFS(self._db).get(doc["captured_out_file"]).read())
         return data.decode("utf-8", "replace")
 
-    def _stored_run(self, doc: dict[str, Any]) -> StoredRun:
+    def _stored_run(self, doc: dict[str, Any], complete: bool = True) -> StoredRun:
         record = _plain(decode_keys({k: v for k, v in doc.items() if k != "_id"}))
-        record["environment"] = record.get("experiment", {}).pop("environment", {})
+        if complete:
+            record["environment"] = record.get("experiment", {}).pop("environment", {})
         config = record.pop("config", {})
-        return StoredRun(self, doc["_id"], record, config)
+        return StoredRun(self, doc["_id"], record if complete else summarise(record), config, complete=complete)
 
     def config(self, run_id: Any) -> dict[str, Any]:
         doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"config": 1}))
         return decode_keys((doc or {}).get("config") or {})
 
     def info(self, run_id: Any, record: dict[str, Any]) -> dict[str, Any]:
-        return record.get("info") or {}
+        if "info" in record:
+            return record["info"] or {}
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"info": 1}))
+        return _plain(decode_keys((doc or {}).get("info") or {}))
 
     def artifact_path(self, run_id: Any, name: str) -> str:
         """The artifact, downloaded once into a temporary folder removed when the process exits."""

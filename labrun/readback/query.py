@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -35,56 +36,49 @@ class QueryError(LabrunError):
 def value_of(run: Any, key: str) -> Any:
     """The value ``key`` names for ``run``, or MISSING. ``metrics.NAME`` is the last value and
     ``metrics.NAME:min`` (``:max``, ``:first``, ``:last``, ``:count``) a summary of it."""
+    return getter(key)(run)
+
+
+@functools.lru_cache(maxsize=1024)
+def getter(key: str) -> Callable[[Any], Any]:
+    """A function giving ``value_of(run, key)``, built once per key (tables ask it for every cell)."""
     head, _, rest = key.partition(".")
-    if head == "config" and rest:
-        return _dig(run.config, rest)
-    if head == "info" and rest:
-        return _dig(run.info, rest)
-    if head == "meta" and rest:
-        return _dig(run.meta, rest)
-    if head == "host" and rest:
-        return _dig(run.host, rest)
+    if rest and head in ("config", "info", "meta", "host", "result"):
+        parts = rest.split(".")
+        source: Callable[[Any], Any] = {"config": lambda run: run.config, "info": lambda run: run.info,
+                                        "meta": lambda run: run.meta, "host": lambda run: run.host,
+                                        "result": lambda run: run.result}[head]
+        return lambda run: _dig(source(run), parts)
     if head == "metrics" and rest:
         name, _, stat = rest.rpartition(":") if ":" in rest else (rest, "", "last")
-        stats = run.metric_stats.get(name)
-        if stats is None:
-            return MISSING
-        value = stats.get(stat or "last", MISSING)
-        return MISSING if value is None else value
-    if head == "result" and rest:
-        return _dig(run.result, rest)
-    if key == "id":
-        return run.id
-    if key == "experiment":
-        return run.experiment
-    if key == "status":
-        return run.status
-    if key == "start":
-        return run.start_time or MISSING
-    if key == "stop":
-        return run.stop_time or MISSING
-    if key == "duration":
-        return MISSING if run.duration is None else run.duration
-    if key == "host":
-        return run.host.get("hostname", MISSING)
-    if key == "commit":
-        return commit_of(run) or MISSING
-    if key == "result":
-        return run.result
-    if key == "command":
-        return run.record.get("command", MISSING)
-    if key == "sweep":
-        return (run.meta.get("sweep") or {}).get("id", MISSING)
-    if key == "uid":
-        return run.uid or MISSING
-    if key == "comment":
-        return run.meta.get("comment") or MISSING
-    return MISSING
+        stat = stat or "last"
+
+        def metric(run: Any) -> Any:
+            value = (run.metric_stats.get(name) or {}).get(stat)
+            return MISSING if value is None else value
+
+        return metric
+    plain: dict[str, Callable[[Any], Any]] = {
+        "id": lambda run: run.id,
+        "experiment": lambda run: run.experiment,
+        "status": lambda run: run.status,
+        "start": lambda run: run.start_time or MISSING,
+        "stop": lambda run: run.stop_time or MISSING,
+        "duration": lambda run: MISSING if run.duration is None else run.duration,
+        "host": lambda run: run.host.get("hostname", MISSING),
+        "commit": lambda run: commit_of(run) or MISSING,
+        "result": lambda run: run.result,
+        "command": lambda run: run.summary.get("command", MISSING),
+        "sweep": lambda run: (run.meta.get("sweep") or {}).get("id", MISSING),
+        "uid": lambda run: run.uid or MISSING,
+        "comment": lambda run: run.meta.get("comment") or MISSING,
+    }
+    return plain.get(key, lambda run: MISSING)
 
 
 def commit_of(run: Any) -> str | None:
     """The short commit of the experiment's repository, with ``*`` when it had uncommitted changes."""
-    repositories = (run.record.get("experiment") or {}).get("repositories") or []
+    repositories = (run.summary.get("experiment") or {}).get("repositories") or []
     return short_commit(repositories[0]) if repositories else None
 
 
@@ -93,8 +87,8 @@ def short_commit(repo: dict[str, Any]) -> str | None:
     return repo["commit"][:8] + ("*" if repo.get("dirty") else "") if repo.get("commit") else None
 
 
-def _dig(node: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
+def _dig(node: Any, parts: list[str]) -> Any:
+    for part in parts:
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -208,11 +202,11 @@ def matcher(where: Any) -> tuple[Callable[[Any], bool], list[str]]:
 def sort_runs(runs: list[Any], keys: Sequence[str]) -> list[Any]:
     """Sorted by each key in turn (``-`` before a key: descending); runs without the key go last."""
     for key in reversed(keys):
-        name, descending = key.lstrip("-+"), key.startswith("-")
-        present = [run for run in runs if value_of(run, name) not in (MISSING, None)]
-        absent = [run for run in runs if value_of(run, name) in (MISSING, None)]
-        present.sort(key=lambda run: _orderable(value_of(run, name)), reverse=descending)
-        runs = present + absent
+        value = getter(key.lstrip("-+"))
+        keyed = [(value(run), run) for run in runs]
+        present = [(_orderable(v), run) for v, run in keyed if v is not MISSING and v is not None]
+        present.sort(key=lambda pair: pair[0], reverse=key.startswith("-"))
+        runs = [run for _k, run in present] + [run for v, run in keyed if v is MISSING or v is None]
     return runs
 
 
