@@ -58,7 +58,7 @@ def overhead(runs: int, repeats: int) -> tuple[float, float]:
     """Median seconds for N runs by hand and as one sweep."""
     by_hand, swept = [], []
     values = [str(0.1 + i / 1000) for i in range(runs)]
-    for repeat in range(repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "exp.py"), "w") as f:
                 f.write(EXPERIMENT)
@@ -72,7 +72,7 @@ def overhead(runs: int, repeats: int) -> tuple[float, float]:
 def speed_up(cpu_seconds: float, repeats: int) -> tuple[float, float]:
     """Median seconds for 4 CPU-bound runs with -j 1 and with -j 2."""
     one, two = [], []
-    for repeat in range(repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "exp.py"), "w") as f:
                 f.write(EXPERIMENT)

@@ -50,7 +50,8 @@ CASE = textwrap.dedent('''
             else:
                 client, now = mlflow.tracking.MlflowClient(), int(time.time() * 1000)
                 for s in range(0, n, 1000):
-                    client.log_batch(run.info.run_id, [Metric("loss", i * 0.5, now, i) for i in range(s, min(n, s + 1000))])
+                    batch = [Metric("loss", i * 0.5, now, i) for i in range(s, min(n, s + 1000))]
+                    client.log_batch(run.info.run_id, batch)
         total = time.perf_counter() - start
     print(json.dumps({"total": total, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 ''')

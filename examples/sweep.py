@@ -1,9 +1,9 @@
 """A grid of configs in one command: the runs of a sweep, resumable, two at a time.
 
     python examples/sweep.py -M -F runs with lr=0.3,0.1,0.03 model=linear,quadratic      # 6 runs
-    python examples/sweep.py -M -F runs -j 2 with lr=0.3,0.1,0.03 model=linear,quadratic # again: 0 to run
+    python examples/sweep.py -M -F runs -j 2 with lr=0.3,0.1,0.03 model=linear,quadratic # 0 to run now
     python examples/sweep.py -M -F runs with steps=range(100,401,100) small,large         # steps and named configs
-    python examples/sweep.py -M -F runs with sweep.yaml                                   # a sweep file (docs/sweeps.md)
+    python examples/sweep.py -M -F runs with examples/sweep.yaml                          # a sweep file
 
 Each run is a full run (its own record, provenance and seed); a second invocation of the same sweep runs only
 what is not COMPLETED in the store yet. From Python: ``ex.sweep({"lr": [0.3, 0.1]}, jobs=2, options={"-F": "runs"})``.

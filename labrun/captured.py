@@ -115,7 +115,7 @@ def make_rng(seed: int | None) -> Any:
 def capture(func: Callable[..., Any], config_path: Path) -> tuple[Capture, Callable[..., Any]]:
     """Wrap ``func``; the wrapper keeps its name, signature and docstring for introspection and pickling."""
     if isinstance(getattr(func, "_self_capture", None), Capture):
-        func = func.__wrapped__  # captured twice: wrap the original only once
+        func = func.__wrapped__  # type: ignore[attr-defined]  # captured twice: wrap the original only once
     state = Capture(func, config_path)
     wrapper = CapturedFunction(func, state)
     return state, wrapper

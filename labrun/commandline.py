@@ -79,15 +79,15 @@ def normalise_options(argv: Sequence[str]) -> list[str]:
         elif token.startswith("-") and len(token) > 1 and not token[1].isdigit():
             out.append(token)
             for pos, char in enumerate(token[1:], start=1):
-                spec = SPEC_BY_SHORT.get("-" + char)
-                if spec is None:
+                short = SPEC_BY_SHORT.get("-" + char)
+                if short is None:
                     raise CommandLineError(
                         f"unknown option '-{char}' in '{token}'{did_you_mean('-' + char, SPEC_BY_SHORT)}; "
                         f"see --help for the options")
-                if spec.arg:
+                if short.arg:
                     if pos == len(token) - 1:
                         if i >= len(tokens):
-                            raise CommandLineError(f"option {spec.short} needs a value: {spec.short} {spec.arg}")
+                            raise CommandLineError(f"option {short.short} needs a value: {short.short} {short.arg}")
                         out.append(tokens[i])
                         i += 1
                     break
@@ -104,7 +104,8 @@ def parse_command_line(argv: Sequence[str], prog: str) -> CommandLine:
     try:
         parsed = docopt(_docopt_doc(prog), normalised, default_help=False)
     except DocoptExit as exc:
-        raise CommandLineError(f"cannot parse the command line {' '.join(argv)!r}: {exc.args[0].splitlines()[0] if exc.args else exc}") from None
+        why = exc.args[0].splitlines()[0] if exc.args else exc
+        raise CommandLineError(f"cannot parse the command line {' '.join(argv)!r}: {why}") from None
     positional = ([parsed["COMMAND"]] if parsed["COMMAND"] else []) + list(parsed["ARG"])
     if "with" in positional:
         at = positional.index("with")

@@ -113,8 +113,8 @@ class Delivery(threading.Thread):
         if self.offset >= limit:
             return
         try:
-            for self.offset in deliver_events(self.observer, self.journal.path, self.offset, limit,
-                                              self._start_observer):
+            for offset in deliver_events(self.observer, self.journal.path, self.offset, limit, self._start_observer):
+                self.offset = offset
                 if self.stopped:
                     return
             if self.failures:

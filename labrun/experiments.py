@@ -172,6 +172,7 @@ class Experiment(Ingredient):
                     info: dict[str, Any] | None, meta_info: dict[str, Any] | None, options: Options,
                     args: Sequence[str] = ()) -> Run:
         from labrun.config.view import freeze
+        from labrun.observer import adapt
         from labrun.observer_registry import create_observer, observer_urls
 
         command = self._find_command(command_name)
@@ -184,7 +185,7 @@ class Experiment(Ingredient):
         observers: list[Any] = []
         observed = not (options.unobserved or command.unobserved or command.builtin)
         if observed:
-            observers = list(self.observers) + [
+            observers = [adapt(o) for o in self.observers] + [
                 create_observer(url) for url in observer_urls(options.file_storage, options.mongo_db,
                                                               options.observer, options.tensorboard, options.mlflow)]
         meta = {
@@ -367,7 +368,7 @@ class FunctionExperiment(Experiment):
         }
         if defaults:
             self.config_layers.append(ConfigDict(defaults, name=f"defaults of {function.__name__}()"))
-        specs = config if isinstance(config, (list, tuple)) else [] if config is None else [config]
+        specs: list[Any] = list(config) if isinstance(config, (list, tuple)) else [] if config is None else [config]
         self.config_layers.extend(self._layer(spec, "config") for spec in specs)
         if isinstance(named_configs, dict):
             for named, spec in named_configs.items():
@@ -389,7 +390,7 @@ class FunctionExperiment(Experiment):
         if callable(spec):
             return ConfigScope(spec)
         if isinstance(spec, (dict, str, os.PathLike)):
-            return self._load(spec)
+            return self._load(spec if isinstance(spec, dict) else os.fspath(spec))
         raise ConfigError(f"{what} takes a config function, a dict or a .json/.yaml path, got {type(spec).__name__}")
 
     def __call__(self, *args: Any, **config_updates: Any) -> Any:

@@ -89,7 +89,8 @@ class Journal:
                 self._seq += 1
                 if isinstance(event, dict):
                     event["seq"] = self._seq
-                    line = (json.dumps(event, separators=(",", ":")).encode("utf-8"), b"\n")
+                    line: tuple[bytes | memoryview, ...] = (json.dumps(event, separators=(",", ":")).encode("utf-8"),
+                                                            b"\n")
                     points = 0
                 else:
                     line = (b'{"seq":%d,' % self._seq, memoryview(event[0])[1:], *event[1:], b"\n")

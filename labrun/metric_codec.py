@@ -114,7 +114,7 @@ def first_unseen(stamps: Any, until: Any) -> int:
 
 
 def unseen_points(metrics: Mapping[str, Mapping[str, Any]], stored_until: dict[str, float]
-                  ) -> dict[str, Mapping[str, Any]]:
+                  ) -> dict[str, Any]:
     """``metrics`` without the points a resumed store holds already (see first_unseen). Once the store has
     written a batch that reached new points, it drops that metric from ``stored_until`` (``caught_up``):
     everything after is new. Both are pure so a failed write can be retried with the same result."""

@@ -6,6 +6,7 @@ content (the journal keeps it), so methods should tolerate a repeat of the call 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 
@@ -64,6 +65,88 @@ class RunObserver:
     def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
               info: dict[str, Any], output: str) -> None:
         """The run ended with ``status``; ``output`` is what was printed since the last beat."""
+
+
+SACRED_EVENT_METHODS = ("queued_event", "started_event", "heartbeat_event", "completed_event", "interrupted_event",
+                        "failed_event", "resource_event", "artifact_event", "log_metrics")
+
+
+def speaks_sacred(observer: Any) -> bool:
+    """An observer written for Sacred: it defines Sacred's event methods and none of labrun's."""
+    own = type(observer)
+    defines_sacred = any(callable(getattr(observer, name, None)) for name in SACRED_EVENT_METHODS)
+    overrides_labrun = any(getattr(own, name, None) is not getattr(RunObserver, name, None)
+                           for name in ("started", "heartbeat", "ended", "metrics"))
+    return defines_sacred and not (isinstance(observer, RunObserver) and overrides_labrun)
+
+
+class SacredObserverAdapter(RunObserver):
+    """Feeds an observer written for Sacred (``started_event``, ``heartbeat_event``, ``completed_event``, ...)
+    from labrun's journal, with Sacred's arguments: datetimes for times, the whole output so far for
+    ``captured_out``, lists for metrics. It is delivered in the background like any observer."""
+
+    def __init__(self, observer: Any):
+        self.observer = observer
+        self.priority = getattr(observer, "priority", 0)
+        self.url = getattr(observer, "url", None)
+        self._output = ""
+        self._info: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return type(self.observer).__name__
+
+    def _call(self, method: str, *args: Any) -> Any:
+        function = getattr(self.observer, method, None)
+        return function(*args) if callable(function) else None
+
+    def started(self, record: dict[str, Any], _id: Any) -> Any:
+        self._output, self._info = "", dict(record.get("info") or {})
+        experiment = {**record["experiment"], "sources": []}  # Sacred's observers get them with the start
+        method = "queued_event" if record.get("status") == "QUEUED" else "started_event"
+        chosen = self._call(method, experiment, record["command"], record.get("host"),
+                            _naive_utc(record["start_time"]), record["config"], record.get("meta"), _id)
+        return _id if chosen is None else chosen
+
+    def metrics(self, metrics: dict[str, Any]) -> None:
+        by_name = {name: {"steps": [int(s) for s in series["steps"]], "values": list(series["values"]),
+                          "timestamps": [_naive_utc(t) for t in series["timestamps"]]}
+                   for name, series in metrics.items()}
+        self._call("log_metrics", by_name, self._info)
+
+    def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
+        self._output += output
+        self._info = info
+        self._call("heartbeat_event", info, self._output, _naive_utc(beat_time), result)
+
+    def artifact(self, name: str, path: str, metadata: Any, content_type: str | None) -> None:
+        self._call("artifact_event", name, path, metadata, content_type)
+
+    def resource(self, path: str, md5: str, stored_path: str) -> None:
+        self._call("resource_event", path)
+
+    def ended(self, status: str, stop_time: str, result: Any, fail_trace: list[str] | None,
+              info: dict[str, Any], output: str) -> None:
+        moment = _naive_utc(stop_time)
+        self.heartbeat(info, output, result, stop_time)  # Sacred beats once more as a run stops
+        if status == "COMPLETED":
+            self._call("completed_event", moment, result)
+        elif status == "FAILED":
+            self._call("failed_event", moment, fail_trace or [])
+        elif status != "QUEUED":
+            self._call("interrupted_event", moment, status)
+
+
+def _naive_utc(moment: str | float) -> datetime.datetime:
+    """labrun's naive-UTC ISO text or POSIX seconds as the naive UTC datetime Sacred passes."""
+    if isinstance(moment, str):
+        return datetime.datetime.fromisoformat(moment)
+    return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).replace(tzinfo=None)
+
+
+def adapt(observer: Any) -> Any:
+    """The observer itself, or an adapter when it was written for Sacred (see SacredObserverAdapter)."""
+    return SacredObserverAdapter(observer) if speaks_sacred(observer) else observer
 
 
 def observer_url(observer: Any) -> str | None:

@@ -18,7 +18,8 @@ class OptionSpec(NamedTuple):
 
 OPTION_SPECS = (
     OptionSpec("-b", "--beat-interval", "SECONDS", "Seconds between heartbeats; 0 turns them off [default: 10]."),
-    OptionSpec("-C", "--capture", "MODE", "How output is captured: fd, sys or no [default: fd where print writes to fd 1, else sys]."),
+    OptionSpec("-C", "--capture", "MODE",
+               "How output is captured: fd, sys or no [default: fd where print writes to fd 1, else sys]."),
     OptionSpec("-c", "--comment", "TEXT", "A comment stored with the run."),
     OptionSpec("-d", "--debug", None, "Show full tracebacks, labrun's own frames included."),
     OptionSpec("-D", "--pdb", None, "Start the debugger at the failure when the run fails."),
@@ -32,7 +33,8 @@ OPTION_SPECS = (
     OptionSpec(None, "--launcher", "NAME", "Sweeps: where runs start, NAME[:KEY=VALUE,...] [default: local]."),
     OptionSpec("-l", "--loglevel", "LEVEL", "Log level: DEBUG, INFO, WARNING, ERROR or a number."),
     OptionSpec("-m", "--mongo-db", "DB", "Record the run in MongoDB: a mongodb:// URL or [host:port:]db[.prefix]."),
-    OptionSpec("-M", "--multirun", None, "Run a sweep: lr=0.1,0.01 sweeps lr, small,large named configs (docs/sweeps.md)."),
+    OptionSpec("-M", "--multirun", None,
+               "Run a sweep: lr=0.1,0.01 sweeps lr, small,large named configs (docs/sweeps.md)."),
     OptionSpec(None, "--mlflow", "URI", "Record the run in MLflow: file:///abs/mlruns, sqlite:///abs/mlflow.db or http://host:port."),
     OptionSpec("-n", "--name", "NAME", "Record the run under this experiment name."),
     OptionSpec("-o", "--observer", "URL", "Record the run with the observer for URL (repeatable), e.g. file://runs."),

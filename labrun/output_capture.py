@@ -1,6 +1,7 @@
 """Capturing what a run prints, as the terminal showed it.
 
-``fd`` (the default on Linux when sys.stdout is file descriptor 1) redirects file descriptors 1 and 2 through pipes, so output of C extensions and
+``fd`` (the default on Linux when sys.stdout is file descriptor 1) redirects file descriptors 1 and 2 through
+pipes, so output of C extensions and
 subprocesses is caught too; ``sys`` replaces sys.stdout and sys.stderr; ``no`` captures nothing. Everything
 still reaches the terminal. Carriage returns and backspaces are applied, so a progress bar is stored as
 its last state, not as thousands of redraws.

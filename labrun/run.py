@@ -88,7 +88,7 @@ class Run:
     ):
         self._id: Any = int(options.id) if options.id is not None and str(options.id).isdigit() else options.id
         # 128 random bits: unique across stores and machines (`labrun rerun` names it, once, to find the run)
-        self.uid = os.environ.pop(RUN_UID_ENV, None) or os.urandom(16).hex()
+        self.uid = os.environ.pop(RUN_UID_ENV, "") or os.urandom(16).hex()
         self.experiment_info = experiment_info
         self.command = command
         self.main_function = main_function
@@ -334,7 +334,7 @@ class Run:
             late = self._late_sources()
             if late:
                 self._journal.append([{"type": "sources", "sources": late}])
-        self._journal.append([{"type": "ended", "status": self.status, "time": iso(self.stop_time),
+        self._journal.append([{"type": "ended", "status": self.status, "time": iso(self.stop_time or utcnow()),
                                "result": jsonable(self.result), "fail_trace": self.fail_trace,
                                "info": jsonable(self.info), "output": output}])
         self._end_delivery(dispatcher)
@@ -408,7 +408,11 @@ def _handle_sigterm() -> Callable[[], None]:
         raise RunTerminated("SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 @contextlib.contextmanager

@@ -180,7 +180,8 @@ def _replay(entry: dict[str, Any], record: dict[str, Any], events_path: str, siz
                 f"{rate_and_eta(tally.points, total_points, time.monotonic() - began)}")
 
     try:
-        for entry["offset"] in deliver_events(observer, events_path, entry["offset"], size, start, tally):
+        for offset in deliver_events(observer, events_path, entry["offset"], size, start, tally):
+            entry["offset"] = offset
             line.show(progress())
         line.show(progress(), final=True)  # however quick it was, the last state is seen
     finally:

@@ -151,7 +151,7 @@ class MongoObserver(RunObserver):
             given = url_options(self.location.client_url) | {k.lower() for k in self.client_options}
             defaults = {"serverSelectionTimeoutMS": CONNECT_TIMEOUT_MS, "connectTimeoutMS": CONNECT_TIMEOUT_MS,
                         "appname": "labrun"}
-            options = {k: v for k, v in defaults.items() if k.lower() not in given}
+            options: dict[str, Any] = {k: v for k, v in defaults.items() if k.lower() not in given}
             self._client = pymongo.MongoClient(self.location.client_url, **options, **self.client_options)
             self._db = self._client[self.location.db_name]
         if not self._indexed:
@@ -345,6 +345,7 @@ class MongoObserver(RunObserver):
                 continue
             if state.summary is None:
                 self._start_parts(name, state)
+            assert state.summary is not None  # _start_parts made it
             state.summary.add(steps, values, stamps)
             start = 0
             while start < total:
@@ -379,6 +380,7 @@ class MongoObserver(RunObserver):
         run goes on, and at its end)."""
         for name, last_time in list(self.summaries_due.items()):
             state = self.series[name]
+            assert state.summary is not None  # only downsampled metrics are due
             series = state.summary.series()
             self._metrics.update_one({"_id": state.doc_id}, {"$set": {
                 "steps": series["steps"], "values": series["values"], "timestamps": _dates(series["timestamps"]),

@@ -157,6 +157,7 @@ class TensorBoardObserver(RunObserver):
         from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 
         newest: dict[str, float] = {}
+        assert self._file is not None, "resumed() opens the event file first"
         for event in LegacyEventFileLoader(self._file.path).Load():
             for value in event.summary.value:
                 if value.WhichOneof("value") == "simple_value":

@@ -95,7 +95,8 @@ def server_process(args: Sequence[str], ready_url: str, timeout: float = 90, env
                     break
                 except OSError:
                     if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"{' '.join(args[:4])} did not answer {ready_url} (see {log_path})")
+                        raise RuntimeError(
+                            f"{' '.join(args[:4])} did not answer {ready_url} (see {log_path})") from None
                     time.sleep(0.3)
             yield process
         finally:

@@ -55,7 +55,7 @@ def exp(script):
 
 
 def shown(out):
-    line = next(l for l in out.stdout.splitlines() if l.startswith("SHOW "))
+    line = next(text for text in out.stdout.splitlines() if text.startswith("SHOW "))
     return json.loads(line[5:])
 
 
@@ -152,7 +152,7 @@ def test_unavailable_observer_is_named_clearly(exp):
 def test_print_config_marks_and_docs(exp):
     out = exp.run("print_config", "with", "lr=0.1", "width=many", "brand=1", "-f")
     assert out.returncode == 0, out.stderr
-    lines = {l.split("=")[0].strip(): l for l in out.stdout.splitlines() if "=" in l}
+    lines = {text.split("=")[0].strip(): text for text in out.stdout.splitlines() if "=" in text}
     assert "[modified]" in lines["lr"] and "# learning rate" in lines["lr"]
     assert "[typechanged: int -> str]" in lines["width"]
     assert "[added]" in lines["brand"]

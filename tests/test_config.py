@@ -165,7 +165,7 @@ def test_named_configs_apply_left_to_right_and_read_normal_scopes():
 
     @ex.named_config
     def wide():
-        width = width * 4  # reads the value the normal scope computed
+        width = width * 4  # noqa: F821 (reads the value the normal scope computed)
 
     @ex.named_config
     def short():

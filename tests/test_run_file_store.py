@@ -463,7 +463,8 @@ def test_metrics_json_joins_batches_in_sacreds_format(tmp_path):
         values = big[part]
         store.metrics({"big": {"steps": array("d", range(part.start, part.start + len(values))),
                                "values": array("d", values), "timestamps": array("d", [base + 2] * len(values))}})
-        store.metrics({"acc": {"steps": array("d", [11]), "values": array("d", [1.0]), "timestamps": array("d", [base])}})
+        store.metrics({"acc": {"steps": array("d", [11]), "values": array("d", [1.0]),
+                               "timestamps": array("d", [base])}})
     store.ended("COMPLETED", iso(base), None, None, {}, "")
 
     metrics = json.loads((tmp_path / "1" / "metrics.json").read_text())

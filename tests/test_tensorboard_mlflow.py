@@ -103,7 +103,9 @@ def test_tensorboard_run_holds_every_point_the_hparams_session_and_texts(exp, tm
         assert [p.step for p in points] == stored[name]["steps"]
         assert [p.value for p in points] == pytest.approx(stored[name]["values"], rel=1e-6)  # float32
     first = acc.Scalars("loss")[0].wall_time
-    assert abs(first - __import__("labrun.timestamps", fromlist=["posix"]).posix(stored["loss"]["timestamps"][0])) < 1e-3
+    from labrun.timestamps import posix
+
+    assert abs(first - posix(stored["loss"]["timestamps"][0])) < 1e-3
     sessions = hparams(acc)
     start = sessions["_hparams_/session_start_info"].session_start_info
     assert start.hparams["opt.name"].string_value == "adam" and start.hparams["opt.lr"].number_value == 0.01

@@ -10,7 +10,7 @@ from typing import IO, Any, Sequence
 
 from labrun.browse.ls import metric_names
 from labrun.errors import LabrunError
-from labrun.readback.query import flatten, short_commit
+from labrun.readback.query import flatten, gpus_of, short_commit
 from labrun.table import duration, render_table, use_color
 
 Row = tuple[str, list[Any]]
@@ -46,7 +46,7 @@ def comparison(runs: Sequence[Any], all_config: bool = False) -> list[tuple[str,
         ("python", [r.host.get("python_version") for r in runs]),
         ("host", [r.host.get("hostname") for r in runs]),
         ("cpu", [r.host.get("cpu") for r in runs]),
-        ("gpus", [", ".join(g.get("model", "?") for g in _gpus(r)) or "none" for r in runs]),
+        ("gpus", [", ".join(g.get("model", "?") for g in gpus_of(r)) or "none" for r in runs]),
     ]
     packages = [_packages(r) for r in runs]
     names = sorted({name for p in packages for name in p})
@@ -77,11 +77,6 @@ def compare_runs(runs: Sequence[Any], all_config: bool = False, out: IO[str] = s
 def _commit(run: Any) -> str | None:
     repositories = (run.record.get("experiment") or {}).get("repositories") or []
     return short_commit(repositories[0]) if repositories else None
-
-
-def _gpus(run: Any) -> list[dict[str, Any]]:
-    gpus = run.host.get("gpus") or {}
-    return gpus.get("gpus") or [] if isinstance(gpus, dict) else list(gpus)
 
 
 def _packages(run: Any) -> dict[str, str]:

@@ -8,7 +8,7 @@ import shlex
 import sys
 from typing import IO, Any
 
-from labrun.readback.query import flatten, short_commit
+from labrun.readback.query import flatten, gpus_of, short_commit
 from labrun.table import ago, duration, format_cell, local_time, paint_status, use_color
 
 OUTPUT_LINES = 20
@@ -60,14 +60,14 @@ def show_run(run: Any, out: IO[str] = sys.stdout) -> int:
         add(f"  git       {short_commit(repo) or '(no commit yet)'} on "
             f"{repo.get('branch') or '(detached)'} in {repo.get('path')}, {state}")
     sources = (record.get("experiment") or {}).get("sources") or []
-    add(f"  sources   {len(sources)} file{'s' if len(sources) != 1 else ''}"
-        f"{': ' + ', '.join(s[0] for s in sources[:6]) if sources else ''}{' ...' if len(sources) > 6 else ''}")
+    names = ", ".join(s[0] for s in sources[:6]) + (" ..." if len(sources) > 6 else "")
+    add(f"  sources   {len(sources)} file{'s' if len(sources) != 1 else ''}{': ' + names if sources else ''}")
     host = run.host
-    gpus = ((host.get("gpus") or {}).get("gpus") or []) if isinstance(host.get("gpus"), dict) else host.get("gpus") or []
-    gpu_text = ", ".join(g.get("model", "?") if isinstance(g, dict) else str(g) for g in gpus) or "none"
+    gpu_text = ", ".join(g.get("model", "?") for g in gpus_of(run)) or "none"
     environment = record.get("environment") or {}
     packages = len(environment.get("distributions") or [])
-    add(f"  host      {host.get('hostname', '-')} ({host.get('os', ['?'])[0] if isinstance(host.get('os'), list) else host.get('os', '?')}), "
+    system = host.get("os", ["?"])
+    add(f"  host      {host.get('hostname', '-')} ({system[0] if isinstance(system, list) else system}), "
         f"{host.get('cpu_count', '?')} CPUs, GPUs: {gpu_text}")
     add(f"  python    {host.get('python_version', '-')}, {packages} packages"
         f"{' in ' + environment['prefix'] if environment.get('prefix') else ''}")
@@ -141,7 +141,9 @@ def rerun_command(run: Any) -> str:
     if run.store_url.startswith(("mongodb://", "mongodb+srv://")):
         return f"labrun rerun {shlex.quote(run.store)} {run.id}"
     folder = os.path.relpath(os.path.join(run.store, str(run.id)))
-    return f"labrun rerun {shlex.quote(folder if not folder.startswith('../..') else os.path.join(run.store, str(run.id)))}"
+    if folder.startswith(os.path.join("..", "..")):  # far from here: the absolute path reads better
+        folder = os.path.join(run.store, str(run.id))
+    return f"labrun rerun {shlex.quote(folder)}"
 
 
 def _dirty_files(repo: dict[str, Any]) -> list[str]:

@@ -66,7 +66,9 @@ def from_assignments(assignments: list[tuple[Path, Node]]) -> Merge:
     """Build one patch from (path, node) pairs; later pairs win where they overlap."""
     root = Merge()
     for path, node in assignments:
-        root = merge(root, at_path(path, node))
+        merged = merge(root, at_path(path, node))
+        assert isinstance(merged, Merge)  # two Merges merge into a Merge
+        root = merged
     return root
 
 

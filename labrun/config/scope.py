@@ -223,8 +223,8 @@ def compile_scope_body(func: Callable[..., Any]) -> tuple[types.CodeType, dict[s
     tree = ast.parse(source)
     func_def = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
     body = list(func_def.body)
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
         body = body[1:]  # the scope's docstring
     module = ast.Module(body=body or [ast.Pass()], type_ignores=[])
     ast.increment_lineno(module, first_line - 1)
@@ -261,7 +261,7 @@ def _entry_docs(source: str, body: Iterable[Any], line_offset: int) -> dict[str,
         first, last = stmt.lineno - line_offset, (stmt.end_lineno or stmt.lineno) - line_offset
         doc = comments.get(last) if last in code_lines else None
         if doc is None:
-            above = []
+            above: list[str] = []
             line = first - 1
             while line in comments and line not in code_lines:
                 above.insert(0, comments[line])

@@ -116,8 +116,8 @@ def imported_packages(distributions: dict[str, str], local: set[str]) -> list[st
         match = by_key.get(normalise(top)) or _owner(file, top, owners)
         if match:
             out[match[0]] = match[1]
-        elif isinstance(getattr(module, "__version__", None), str):
-            out[top] = module.__version__
+        elif isinstance(version := getattr(module, "__version__", None), str):
+            out[top] = version
     return [f"{name}=={version}" for name, version in sorted(out.items(), key=lambda kv: kv[0].lower())]
 
 

@@ -7,7 +7,7 @@ wrote, in their own formats.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Sequence
 
 from labrun.errors import StoreReadError
 from labrun.readback.store import RunList, RunStore

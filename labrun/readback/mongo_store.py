@@ -39,7 +39,7 @@ class MongoStoreReader(RunStore):
         self.observer_args = ["-m", url]
         import pymongo
 
-        self._client = pymongo.MongoClient(self.location.client_url, serverSelectionTimeoutMS=TIMEOUT_MS,
+        self._client: Any = pymongo.MongoClient(self.location.client_url, serverSelectionTimeoutMS=TIMEOUT_MS,
                                            connectTimeoutMS=TIMEOUT_MS, appname="labrun-reader")
         self._db = self._client[self.location.db_name]
         self._scratch: str | None = None
@@ -133,10 +133,10 @@ class MongoStoreReader(RunStore):
         import gridfs
 
         doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"artifacts": 1}))
-        for entry in (doc or {}).get("artifacts", []):
-            if entry["name"] == name:
-                return self._query(lambda: gridfs.GridFS(self._db).get(entry["file_id"]).read())
-        raise StoreReadError(f"run {run_id} of {self.label} has no artifact '{name}'")
+        file_id = _artifact_file(doc, name)
+        if file_id is None:
+            raise StoreReadError(f"run {run_id} of {self.label} has no artifact '{name}'")
+        return self._query(lambda: gridfs.GridFS(self._db).get(file_id).read())
 
     def output(self, run_id: Any) -> str:
         """The run's whole captured output (the run document keeps only its end)."""
@@ -182,11 +182,11 @@ class MongoStoreReader(RunStore):
 
     def artifact_size(self, run_id: Any, name: str) -> int | None:
         doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"artifacts": 1}))
-        for entry in (doc or {}).get("artifacts", []):
-            if entry.get("name") == name:
-                found = self._query(lambda: self._db["fs.files"].find_one({"_id": entry["file_id"]}, {"length": 1}))
-                return (found or {}).get("length")
-        return None
+        file_id = _artifact_file(doc, name)
+        if file_id is None:
+            return None
+        found = self._query(lambda: self._db["fs.files"].find_one({"_id": file_id}, {"length": 1}))
+        return (found or {}).get("length")
 
     def resource_size(self, entry: list[str]) -> int | None:
         """The size of a resource's stored copy (``[path, md5]``: stored once per content)."""
@@ -215,11 +215,16 @@ class MongoStoreReader(RunStore):
         for n, (path, file_id) in enumerate(entries):
             target = os.path.join(folder, f"{n}-{os.path.basename(path)}")
             os.makedirs(folder, exist_ok=True)
-            data = self._query(lambda: fs.get(file_id).read())
+            data = self._query(lambda: fs.get(file_id).read())  # noqa: B023 (called at once, in this iteration)
             with open(target, "wb") as f:
                 f.write(data)
             sources[path] = target
         return sources
+
+
+def _artifact_file(doc: dict[str, Any] | None, name: str) -> Any:
+    """The GridFS id of the artifact ``name`` in a run document, or None."""
+    return next((e["file_id"] for e in (doc or {}).get("artifacts", []) if e.get("name") == name), None)
 
 
 def _plain(value: Any) -> Any:

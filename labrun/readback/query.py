@@ -87,6 +87,13 @@ def short_commit(repo: dict[str, Any]) -> str | None:
     return repo["commit"][:8] + ("*" if repo.get("dirty") else "") if repo.get("commit") else None
 
 
+def gpus_of(run: Any) -> list[dict[str, Any]]:
+    """The GPUs a run recorded (``host.gpus.gpus``; Sacred's host info keeps a list directly)."""
+    gpus = run.host.get("gpus") or {}
+    found = gpus.get("gpus") or [] if isinstance(gpus, dict) else list(gpus)
+    return [g if isinstance(g, dict) else {"model": str(g)} for g in found]
+
+
 def _dig(node: Any, parts: list[str]) -> Any:
     for part in parts:
         if isinstance(node, dict) and part in node:

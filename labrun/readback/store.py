@@ -56,16 +56,62 @@ class RunList(list):
 
 
 class RunStore:
-    """Base of the store readers: ``all_runs()`` is theirs, the selection is here."""
+    """Base of the store readers (file store, MongoDB). Each reads its own layout through the methods below;
+    the selection (``runs``) is here. ``label`` names the store for people (credentials redacted), ``url``
+    opens it again, ``observer_args`` record a new run into it (``-F DIR``, ``-m URL``)."""
 
     label: str
     url: str
     observer_args: list[str]
 
     def all_runs(self) -> list[StoredRun]:
+        """Every run, oldest first, each with a summary of its record and its config."""
         raise NotImplementedError
 
     def run(self, run_id: Any) -> StoredRun:
+        """One run, with its whole record; a clear error naming the runs there are when it is not there."""
+        raise NotImplementedError
+
+    def find_uid(self, uid: str) -> StoredRun | None:
+        """The run recorded with ``uid``, or None."""
+        raise NotImplementedError
+
+    def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
+        """The run records (with ``id`` and ``config``) of ``experiment`` and ``command``, oldest first."""
+        raise NotImplementedError
+
+    def record(self, run_id: Any) -> dict[str, Any]:
+        """A run's whole record."""
+        raise NotImplementedError
+
+    def config(self, run_id: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def info(self, run_id: Any, record: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def metrics(self, run_id: Any) -> dict[str, dict[str, Any]]:
+        """Every point of every metric: ``{name: {"steps", "values", "timestamps"}}``."""
+        raise NotImplementedError
+
+    def final_metrics(self, run_id: Any) -> dict[str, float]:
+        """Each metric's last value."""
+        raise NotImplementedError
+
+    def output(self, run_id: Any) -> str:
+        raise NotImplementedError
+
+    def artifact_path(self, run_id: Any, name: str) -> str:
+        raise NotImplementedError
+
+    def artifact_size(self, run_id: Any, name: str) -> int | None:
+        raise NotImplementedError
+
+    def resource_size(self, entry: list[str]) -> int | None:
+        raise NotImplementedError
+
+    def source_files(self, run_id: Any, record: dict[str, Any]) -> dict[str, str]:
+        """Each stored source file's path (relative to base_dir) -> a readable local copy."""
         raise NotImplementedError
 
     def runs(self, where: Any = None, sort: str | Sequence[str] | None = DEFAULT_SORT,

@@ -101,8 +101,8 @@ def _extract_commit(repo: dict[str, Any], root: str) -> None:
         else:  # pragma: no cover - Python < 3.10.12
             tar.extractall(root)
     if archive.wait() != 0:
-        raise RerunError(f"git archive of {repo['commit']} in {repo['path']} failed: "
-                         f"{archive.stderr.read().decode(errors='replace').strip()}")
+        why = archive.stderr.read().decode(errors="replace").strip() if archive.stderr else ""
+        raise RerunError(f"git archive of {repo['commit']} in {repo['path']} failed: {why}")
 
 
 def _apply_changes(repo: dict[str, Any], root: str) -> None:

@@ -104,7 +104,8 @@ def expand_values(text: str, where: str) -> list[Any]:
             raise CommandLineError(f"{where}: write {usage} with a whole N >= 1, got '{text}'")
         start, stop, n = args
         # The ends are exact; numpy's linspace gives the same values (start + i * step).
-        points = [float(start)] if n == 1 else [start + i * (stop - start) / (n - 1) for i in range(n - 1)] + [float(stop)]
+        points = [float(start)] if n == 1 else \
+            [start + i * (stop - start) / (n - 1) for i in range(n - 1)] + [float(stop)]
         values = [10.0 ** p for p in points] if name == "logspace" else points
     if not values:
         raise CommandLineError(f"{where}: '{text}' gives no values")
@@ -178,7 +179,8 @@ def load_sweep_file(path: str) -> Grid:
     if not isinstance(listed, list) or not all(isinstance(e, dict) for e in listed):
         raise CommandLineError(f"sweep file '{path}': 'list' must be a list of configs (key: value mappings)")
     grid = grid_from_mapping(grid_part, f"sweep file '{path}'")
-    grid.listed = [_explicit_config(entry, f"sweep file '{path}', list entry {i + 1}") for i, entry in enumerate(listed)]
+    grid.listed = [_explicit_config(entry, f"sweep file '{path}', list entry {i + 1}")
+                   for i, entry in enumerate(listed)]
     return grid
 
 

@@ -164,9 +164,10 @@ def _previous(planned: PlannedRun) -> SweepRun:
                     record.get("result"), skipped=True)
 
 
-def _collect(plan: SweepPlan, todo: Sequence[PlannedRun], ended: dict[int, str], uids: dict[int, str]) -> list[SweepRun]:
+def _collect(plan: SweepPlan, todo: Sequence[PlannedRun], ended: dict[int, str],
+             uids: dict[int, str]) -> list[SweepRun]:
     """Each run's status, id and result: from the store when it can be read, else from exit statuses."""
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[Any, dict[str, Any]] = {}
     if plan.store_url:
         from labrun.readback import open_store
 
@@ -417,7 +418,8 @@ def sweep_command_line(experiment: Any, cl: Any, argv: Sequence[str]) -> int:
 
 def sweep_from_python(experiment: Any, grid: Mapping[str, Any] | str, *, jobs: int, command_name: str | None,
                       config_updates: Mapping[str, Any] | None, named_configs: Sequence[str],
-                      options: dict[str, Any] | None, rerun_all: bool, fail_fast: bool, launcher: str) -> list[SweepRun]:
+                      options: dict[str, Any] | None, rerun_all: bool, fail_fast: bool,
+                      launcher: str) -> list[SweepRun]:
     """``ex.sweep(...)``: the same plan and resume rules as ``-M``; one job runs in this process."""
     from labrun.options import Options
     from labrun.sweeps.grid import grid_from_mapping, load_sweep_file, value_token
