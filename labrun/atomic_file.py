@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -59,3 +60,31 @@ def append_whole(f: IO[bytes], pieces: Iterable[bytes | memoryview]) -> int:
         with contextlib.suppress(OSError):
             os.truncate(fd, start)
         raise
+
+
+def claim_folder(parent: str, _id: Any, explicit: bool, name_of: Callable[[Any], str],
+                 number_in: Callable[[str], int | None]) -> tuple[str, Any]:
+    """Create a run's folder in ``parent`` and return it with the run's id. ``_id``'s folder when given and
+    free; else the next number after the highest that ``number_in`` finds among the entries. ``mkdir`` is
+    the claim: two processes never get the same folder. A taken ``_id`` the user chose (``explicit``) is an
+    error; one another store chose falls back to the next number."""
+    os.makedirs(parent, exist_ok=True)
+    if _id is not None:
+        path = os.path.join(parent, name_of(_id))
+        try:
+            os.mkdir(path)
+            return path, _id
+        except FileExistsError:
+            if explicit:
+                raise FileExistsError(f"run folder {path} exists already; choose another --id") from None
+            logging.getLogger("labrun").warning("run folder %s exists already; this run is stored there under a "
+                                                "new number", path)
+    while True:
+        numbers = [n for n in map(number_in, os.listdir(parent)) if n is not None]
+        candidate = max(numbers, default=0) + 1
+        path = os.path.join(parent, name_of(candidate))
+        try:
+            os.mkdir(path)
+            return path, candidate
+        except FileExistsError:
+            continue  # another run claimed it first: take the next one

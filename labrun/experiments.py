@@ -186,8 +186,7 @@ class Experiment(Ingredient):
         observed = not (options.unobserved or command.unobserved or command.builtin)
         if observed:
             observers = [adapt(o) for o in self.observers] + [
-                create_observer(url) for url in observer_urls(options.file_storage, options.mongo_db,
-                                                              options.observer, options.tensorboard, options.mlflow)]
+                create_observer(url) for url in observer_urls(options)]
         meta = {
             "command": command.name,
             "options": options.as_record(),

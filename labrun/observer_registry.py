@@ -18,21 +18,64 @@ ENTRY_POINT_GROUP = "labrun.observers"
 
 
 class Backend(NamedTuple):
+    """A built-in storage backend, described once: the command line, the registry and the docs read this."""
+
+    title: str
+    schemes: tuple[str, ...]  # URL schemes that select it (-o SCHEME://...)
     target: str  # "module:attribute.path" of a callable taking the URL
     extra: str | None  # the pip extra that installs what it needs
-    title: str
+    flag: str  # its own option (-F, -m, --tensorboard, --mlflow), as Options names it
+    to_url: Callable[[str], str]  # that option's value as an observer URL
 
 
-BUILTIN_SCHEMES: dict[str, Backend] = {
-    "file": Backend("labrun.observers.file_storage:FileStorageObserver.from_url", None, "file store"),
-    "mongodb": Backend("labrun.observers.mongo:MongoObserver.from_url", "mongo", "MongoDB"),
-    "mongodb+srv": Backend("labrun.observers.mongo:MongoObserver.from_url", "mongo", "MongoDB"),
-    "tensorboard": Backend("labrun.observers.tensorboard:TensorBoardObserver.from_url", "tensorboard", "TensorBoard"),
-    "mlflow+file": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
-    "mlflow+sqlite": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
-    "mlflow+http": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
-    "mlflow+https": Backend("labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "MLflow"),
-}
+def _file_url(folder: str) -> str:
+    return folder if folder.startswith("file://") else f"file://{folder}"
+
+
+def _tensorboard_url(logdir: str) -> str:
+    return logdir if logdir.startswith("tensorboard://") else f"tensorboard://{logdir}"
+
+
+def mongo_url(option: str) -> str:
+    """Sacred's ``-m`` forms as a URL: a URL stays as it is, ``[host:port:]db[.prefix]`` becomes one."""
+    if "://" in option:
+        return option
+    parts = option.split(":")
+    if len(parts) == 1:
+        host, port, db = "localhost", "27017", parts[0]
+    elif len(parts) == 3:
+        host, port, db = parts
+    else:
+        raise ObserverNotAvailableError(
+            f"-m/--mongo-db takes a mongodb:// URL or [host:port:]db_name[.prefix], got '{redact_url(option)}'")
+    db, _, prefix = db.partition(".")
+    query = f"?collection_prefix={prefix}" if prefix else ""
+    return f"mongodb://{host}:{port}/{db or 'sacred'}{query}"
+
+
+def mlflow_url(uri: str) -> str:
+    """``--mlflow``'s tracking URI as an observer URL: ``http://h:5000`` -> ``mlflow+http://h:5000``; a bare
+    folder is a file store."""
+    if uri.startswith("mlflow+"):
+        return uri
+    if "://" not in uri:
+        import os
+
+        return f"mlflow+file://{os.path.abspath(uri)}"
+    return f"mlflow+{uri}"
+
+
+BACKENDS: tuple[Backend, ...] = (
+    Backend("file store", ("file",), "labrun.observers.file_storage:FileStorageObserver.from_url", None,
+            "--file-storage", _file_url),
+    Backend("MongoDB", ("mongodb", "mongodb+srv"), "labrun.observers.mongo:MongoObserver.from_url", "mongo",
+            "--mongo-db", mongo_url),
+    Backend("TensorBoard", ("tensorboard",), "labrun.observers.tensorboard:TensorBoardObserver.from_url",
+            "tensorboard", "--tensorboard", _tensorboard_url),
+    Backend("MLflow", ("mlflow+file", "mlflow+sqlite", "mlflow+http", "mlflow+https"),
+            "labrun.observers.mlflow:MlflowObserver.from_url", "mlflow", "--mlflow", mlflow_url),
+)
+BUILTIN_SCHEMES: dict[str, Backend] = {scheme: backend for backend in BACKENDS for scheme in backend.schemes}
 
 
 def url_scheme(url: str) -> str:
@@ -84,46 +127,12 @@ def create_observer(url: str) -> Any:
     return observer_factory(url)(url)
 
 
-def mongo_url(option: str) -> str:
-    """Sacred's ``-m`` forms as a URL: a URL stays as it is, ``[host:port:]db[.prefix]`` becomes one."""
-    if "://" in option:
-        return option
-    parts = option.split(":")
-    if len(parts) == 1:
-        host, port, db = "localhost", "27017", parts[0]
-    elif len(parts) == 3:
-        host, port, db = parts
-    else:
-        raise ObserverNotAvailableError(
-            f"-m/--mongo-db takes a mongodb:// URL or [host:port:]db_name[.prefix], got '{redact_url(option)}'")
-    db, _, prefix = db.partition(".")
-    query = f"?collection_prefix={prefix}" if prefix else ""
-    return f"mongodb://{host}:{port}/{db or 'sacred'}{query}"
-
-
-def mlflow_url(uri: str) -> str:
-    """``--mlflow``'s tracking URI as an observer URL: ``http://h:5000`` -> ``mlflow+http://h:5000``; a bare
-    folder is a file store."""
-    if uri.startswith("mlflow+"):
-        return uri
-    if "://" not in uri:
-        import os
-
-        return f"mlflow+file://{os.path.abspath(uri)}"
-    return f"mlflow+{uri}"
-
-
-def observer_urls(file_storage: str | None, mongo_db: str | None, observers: list[str],
-                  tensorboard: str | None = None, mlflow: str | None = None) -> list[str]:
-    """Every observer URL the options ask for, in the order -F, -m, --tensorboard, --mlflow, then each -o."""
+def observer_urls(options: Any) -> list[str]:
+    """Every observer URL the run options ask for: each backend's own option (-F, -m, --tensorboard,
+    --mlflow, in that order), then each -o."""
     urls = []
-    if file_storage:
-        urls.append(file_storage if file_storage.startswith("file://") else f"file://{file_storage}")
-    if mongo_db:
-        urls.append(mongo_url(mongo_db))
-    if tensorboard:
-        urls.append(tensorboard if tensorboard.startswith("tensorboard://") else f"tensorboard://{tensorboard}")
-    if mlflow:
-        urls.append(mlflow_url(mlflow))
-    urls.extend(observers)
-    return urls
+    for backend in BACKENDS:
+        value = getattr(options, backend.flag[2:].replace("-", "_"))
+        if value:
+            urls.append(backend.to_url(value))
+    return urls + list(options.observer or [])

@@ -105,9 +105,11 @@ class Options:
         from labrun.redact import redact_url
 
         record = {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
-        for flag in ("--mongo-db", "--file-storage", "--mlflow"):
-            if record[flag]:
-                record[flag] = redact_url(record[flag])
+        from labrun.observer_registry import BACKENDS
+
+        for backend in BACKENDS:
+            if record[backend.flag]:
+                record[backend.flag] = redact_url(record[backend.flag])
         record["--observer"] = [redact_url(url) for url in record["--observer"] or []]
         return record
 

@@ -16,6 +16,7 @@ import time
 from array import array
 from typing import Any, Callable, Iterator, Sequence
 
+from labrun import events
 from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
@@ -158,8 +159,7 @@ class Run:
         self.artifacts.append(stored_name)
         if self._journal is not None:
             copy = self._journal.store_file(filename, stored_name)
-            self._journal.append([{"type": "artifact", "name": stored_name, "path": copy,
-                                   "metadata": jsonable(metadata), "content_type": content_type}])
+            self._journal.append([events.artifact(stored_name, copy, jsonable(metadata), content_type)])
         return stored_name
 
     def add_resource(self, filename: str) -> None:
@@ -173,7 +173,7 @@ class Run:
         self.resources.append([path, md5])
         if self._journal is not None:
             copy = self._journal.store_file(path, os.path.basename(path))
-            self._journal.append([{"type": "resource", "path": path, "md5": md5, "stored": copy}])
+            self._journal.append([events.resource(path, md5, copy)])
 
     def open_resource(self, filename: str, mode: str = "r") -> Any:
         """``open()`` that also records the file as a resource."""
@@ -295,13 +295,13 @@ class Run:
         dispatcher = Dispatcher(self.observers, self._journal, run_id)
         # The observers, by URL, so that `labrun sync` can finish delivering a run that was killed.
         observers = [{"observer": d.label, "url": observer_url(d.observer)} for d in dispatcher.deliveries]
-        self._journal.append([{"type": "started", "record": self._record(), "observers": observers}])
+        self._journal.append([events.started(self._record(), observers)])
         dispatcher.start()
         # Copied now, so edits made while the run goes on do not count; sent after `started`, so observers
         # name the run without first storing every source file.
         sources = self._journal_sources(self._sources)
         if sources:
-            self._journal.append([{"type": "sources", "sources": sources}])
+            self._journal.append([events.sources(sources)])
         return dispatcher
 
     def _start_recording(self) -> tuple[Any, Any]:
@@ -319,8 +319,7 @@ class Run:
 
     def _heartbeat(self) -> dict[str, Any]:
         output = self._capture.take_output() if self._capture else ""
-        return {"type": "heartbeat", "info": jsonable(self.info), "output": output,
-                "result": jsonable(self.result), "time": iso(utcnow())}
+        return events.heartbeat(jsonable(self.info), output, jsonable(self.result), iso(utcnow()))
 
     def _finish_recording(self, dispatcher: Any, recorder: Any) -> None:
         output = ""
@@ -333,10 +332,9 @@ class Run:
         if self.provenance is not None:
             late = self._late_sources()
             if late:
-                self._journal.append([{"type": "sources", "sources": late}])
-        self._journal.append([{"type": "ended", "status": self.status, "time": iso(self.stop_time or utcnow()),
-                               "result": jsonable(self.result), "fail_trace": self.fail_trace,
-                               "info": jsonable(self.info), "output": output}])
+                self._journal.append([events.sources(late)])
+        self._journal.append([events.ended(self.status or FAILED, iso(self.stop_time or utcnow()),
+                                           jsonable(self.result), self.fail_trace, jsonable(self.info), output)])
         self._end_delivery(dispatcher)
 
     def _end_delivery(self, dispatcher: Any) -> None:

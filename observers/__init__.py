@@ -6,7 +6,15 @@ Observers are chosen by URL (``-o file://runs``; see ``labrun.observer_registry`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from labrun.lazy_exports import lazy_getattr
+
+if TYPE_CHECKING:  # what a type checker sees; at run time each backend is imported on first use
+    from labrun.observers.file_storage import FileStorageObserver
+    from labrun.observers.mlflow import MlflowObserver
+    from labrun.observers.mongo import MongoObserver
+    from labrun.observers.tensorboard import TensorBoardObserver
 
 _EXPORTS = {
     "FileStorageObserver": "labrun.observers.file_storage",

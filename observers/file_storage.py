@@ -13,19 +13,17 @@ Ids 1, 2, 3... are claimed with an atomic mkdir, so concurrent runs on one DIR n
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 from typing import Any
 
 from labrun.artifact_names import check_artifact_name
-from labrun.atomic_file import append_whole, atomic_open, write_json_atomic
+from labrun.atomic_file import append_whole, atomic_open, claim_folder, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
 from labrun import metric_stats
 from labrun.metric_codec import caught_up, unseen_points
 from labrun.observers.file_metrics import append_batches, read_metrics, write_metrics_json
 
-logger = logging.getLogger("labrun.file_store")
 
 
 class FileStorageObserver(RunObserver):
@@ -162,27 +160,8 @@ class FileStorageObserver(RunObserver):
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _claim(self, _id: Any, explicit: bool) -> tuple[str, Any]:
-        """A new run folder: ``_id``'s if given and free, else the next number. An ``--id`` that is taken is
-        an error; an id another store chose falls back to the next number here."""
-        os.makedirs(self.basedir, exist_ok=True)
-        if _id is not None:
-            path = os.path.join(self.basedir, str(_id))
-            try:
-                os.mkdir(path)
-                return path, _id
-            except FileExistsError:
-                if explicit:
-                    raise FileExistsError(f"run folder {path} exists already; choose another --id") from None
-                logger.warning("run folder %s exists already; this run is stored there under a new number", path)
-        while True:
-            numbers = [int(n) for n in os.listdir(self.basedir) if n.isdigit()]
-            candidate = max(numbers, default=0) + 1
-            path = os.path.join(self.basedir, str(candidate))
-            try:
-                os.mkdir(path)
-                return path, candidate
-            except FileExistsError:
-                continue  # another run claimed it first: take the next one
+        """A new run folder DIR/<id>: ``_id``'s if given and free, else the next number."""
+        return claim_folder(self.basedir, _id, explicit, str, lambda entry: int(entry) if entry.isdigit() else None)
 
     def _store_once(self, folder: str, path: str, md5: str, stored_path: str) -> str:
         """Copy a file to ``folder/<stem>_<md5><ext>`` unless that content is there; the path relative to DIR."""

@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable
 
 from labrun.artifact_names import check_artifact_name, safe_filename
+from labrun.atomic_file import claim_folder
 from labrun.config.values import flatten
 from labrun.metric_codec import caught_up, unseen_points
 from labrun.observer import RunObserver, id_asked_for, require_package
@@ -202,26 +203,11 @@ class TensorBoardObserver(RunObserver):
     # -- helpers --------------------------------------------------------------------------------------------
     def _claim(self, name: str, _id: Any, explicit: bool) -> tuple[str, Any]:
         """The run's folder ``<experiment>_<id>``: the id given, else the next number in LOGDIR."""
-        os.makedirs(self.logdir, exist_ok=True)
-        if _id is not None:
-            path = os.path.join(self.logdir, _folder_name(name, _id))
-            try:
-                os.mkdir(path)
-                return path, _id
-            except FileExistsError:
-                if explicit:
-                    raise FileExistsError(f"TensorBoard run folder {path} exists already; choose another --id") \
-                        from None
-        while True:
-            numbers = [int(tail) for entry in os.listdir(self.logdir)
-                       for tail in [entry.rpartition("_")[2]] if tail.isdigit()]
-            candidate = max(numbers, default=0) + 1
-            path = os.path.join(self.logdir, _folder_name(name, candidate))
-            try:
-                os.mkdir(path)
-                return path, candidate
-            except FileExistsError:
-                continue
+        def number(entry: str) -> int | None:
+            tail = entry.rpartition("_")[2]
+            return int(tail) if tail.isdigit() else None
+
+        return claim_folder(self.logdir, _id, explicit, lambda run_id: _folder_name(name, run_id), number)
 
     def _open(self, uid: str) -> None:
         assert self.run_dir is not None

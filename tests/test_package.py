@@ -87,3 +87,24 @@ def test_regular_install_wheel_contains_observers_subpackage(tmp_path):
 def test_console_script_version():
     out = subprocess.run([sys.executable, "-m", "labrun.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("labrun ")
+
+
+def test_each_backend_is_described_once_and_the_docs_follow():
+    import re
+
+    from labrun.observer_registry import BACKENDS, BUILTIN_SCHEMES
+    from labrun.options import SPEC_BY_LONG
+
+    table = (ROOT / "docs" / "cli.md").read_text().split("## Observers by URL", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    for backend in BACKENDS:
+        assert backend.flag in SPEC_BY_LONG  # the option exists on the command line
+        row = rows[backend.title]
+        assert backend.flag in row and all(f"`{scheme}://`" in row for scheme in backend.schemes)
+        assert (f"`{backend.extra}`" in row and backend.extra in cfg["options.extras_require"]) if backend.extra \
+            else "(none)" in row
+        assert all(BUILTIN_SCHEMES[s] is backend for s in backend.schemes)
+    assert len(rows) == len(BACKENDS) + 1 and re.search(r"\| backend \| option", table)

@@ -368,8 +368,7 @@ def store_urls(experiment: Any, options: Any) -> list[str]:
     if options.unobserved:
         return []
     own = [getattr(observer, "url", None) or f"<{type(observer).__name__}>" for observer in experiment.observers]
-    return own + observer_urls(options.file_storage, options.mongo_db, options.observer, options.tensorboard,
-                               options.mlflow)
+    return own + observer_urls(options)
 
 
 def _prepare(experiment: Any, command_name: str | None, grid: Any, options: Any, command_line: str) -> SweepPlan:
