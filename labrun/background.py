@@ -15,13 +15,13 @@ import subprocess
 import sys
 from typing import Sequence
 
-ENABLED_ENV = "LABRUN_BACKGROUND_DELIVERY"
-URLS_ENV = "LABRUN_SYNC_URLS"  # observer URLs with credentials, handed over without showing in `ps`
+from labrun.env_vars import BACKGROUND_DELIVERY_ENV, SYNC_URLS_ENV
+
 RETRY_FOR = 3600.0  # seconds a background delivery keeps retrying a store that is down
 
 
 def enabled() -> bool:
-    return os.environ.get(ENABLED_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get(BACKGROUND_DELIVERY_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def log_path(folder: str) -> str:
@@ -38,7 +38,7 @@ def deliver_in_background(folder: str, urls: Sequence[str]) -> tuple[int, str] |
     root, uid = os.path.split(folder.rstrip(os.sep))
     command = [sys.executable, "-m", "labrun.cli", "sync", f"--journal={root}", f"--retry-for={RETRY_FOR:.0f}",
                uid]
-    env = {**os.environ, URLS_ENV: "\n".join(urls)}
+    env = {**os.environ, SYNC_URLS_ENV: "\n".join(urls)}
     try:
         with open(log, "ab") as out:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -1,6 +1,14 @@
-"""Environment variables that `labrun rerun` and sweeps set for the runs they start (docs/reproducibility.md,
-docs/sweeps.md)."""
+"""Every environment variable labrun reads, in one place (docs/cli.md lists them for users)."""
 
-RERUN_OF_ENV = "LABRUN_RERUN_OF"  # JSON {"store": ..., "run_id": ..., "uid": ...} of the original run
-RUN_UID_ENV = "LABRUN_RUN_UID"  # the uid the next run takes, so `rerun --check` can find it in the store
+# Set by users
+JOURNAL_DIR_ENV = "LABRUN_JOURNAL_DIR"  # where journals live (else $XDG_STATE_HOME/labrun/journal)
+JOURNAL_MEMORY_ENV = "LABRUN_JOURNAL_MEMORY_MB"  # events kept in memory while the journal's disk is full
+DELIVERY_TIMEOUT_ENV = "LABRUN_DELIVERY_TIMEOUT"  # seconds a run's end waits for its observers
+BACKGROUND_DELIVERY_ENV = "LABRUN_BACKGROUND_DELIVERY"  # 0 turns off delivery after the script exits
+RECORD_ENV_ALLOW = "LABRUN_RECORD_ENV"  # comma-separated names or globs of environment variables to record
+
+# Set by labrun for the processes it starts
+RERUN_OF_ENV = "LABRUN_RERUN_OF"  # JSON {"store": ..., "run_id": ..., "uid": ...} of the run `labrun rerun` re-creates
+RUN_UID_ENV = "LABRUN_RUN_UID"  # the uid the next run takes (`rerun --check`, sweeps find the run by it)
 SWEEP_ENV = "LABRUN_SWEEP"  # JSON of the run's `meta.sweep`, set by a sweep for each run it starts
+SYNC_URLS_ENV = "LABRUN_SYNC_URLS"  # observer URLs with credentials for a background sync, kept out of `ps`

@@ -86,7 +86,7 @@ class DirtyRepositoryError(LabrunError):
 
 
 class StoreReadError(LabrunError):
-    """A store, or a run in it, cannot be read back (``labrun rerun``, ``labrun ls``)."""
+    """A store, or a run in it, cannot be read back (``labrun ls/show/compare/plot/rerun``, ``open_store``)."""
 
 
 class RerunError(LabrunError):

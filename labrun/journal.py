@@ -23,18 +23,17 @@ from collections import deque
 from typing import Any, Iterator
 
 from labrun.atomic_file import append_whole, write_json_atomic
+from labrun.env_vars import JOURNAL_DIR_ENV, JOURNAL_MEMORY_ENV
 from labrun.metric_codec import POINT_CHARS, split_points
 
-ENV_DIR = "LABRUN_JOURNAL_DIR"
-MEMORY_ENV = "LABRUN_JOURNAL_MEMORY_MB"
 DEFAULT_MEMORY_MB = 512  # events held while the journal's disk is full: ~16M metric points
 logger = logging.getLogger("labrun")
 
 
 def journal_root() -> str:
     """``$LABRUN_JOURNAL_DIR``, else ``$XDG_STATE_HOME/labrun/journal``, else ``~/.local/state/labrun/journal``."""
-    if os.environ.get(ENV_DIR):
-        return os.environ[ENV_DIR]
+    if os.environ.get(JOURNAL_DIR_ENV):
+        return os.environ[JOURNAL_DIR_ENV]
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(state, "labrun", "journal")
 
@@ -75,7 +74,7 @@ class Journal:
         self._waiting_bytes = 0
         self.dropped_points = 0
         self.write_error: OSError | None = None  # the error of the last failed write, None once caught up
-        self._memory_limit = int(float(os.environ.get(MEMORY_ENV, DEFAULT_MEMORY_MB)) * (1 << 20))
+        self._memory_limit = int(float(os.environ.get(JOURNAL_MEMORY_ENV, DEFAULT_MEMORY_MB)) * (1 << 20))
 
     def append(self, events: list[dict[str, Any] | tuple[bytes | memoryview, ...]]) -> None:
         """Write events as whole lines (or keep them in memory while the disk refuses) and wake the readers.
@@ -138,7 +137,7 @@ class Journal:
             logger.error("cannot write the run's journal in %s (%s); the run goes on and its events wait in "
                          "memory (up to %d MB, $%s) until there is room: free space on that disk, or set $%s "
                          "to a disk with room for the next runs", self.folder, exc.strerror or exc,
-                         self._memory_limit >> 20, MEMORY_ENV, ENV_DIR)
+                         self._memory_limit >> 20, JOURNAL_MEMORY_ENV, JOURNAL_DIR_ENV)
         self.write_error = exc
         dropped = 0
         while self._waiting_bytes > self._memory_limit:
@@ -164,7 +163,7 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.remove(target)
             raise OSError(exc.errno, f"cannot copy {source} into the run's journal in {self.folder} "
-                                     f"({exc.strerror}); free space on that disk, or set ${ENV_DIR} to a disk "
+                                     f"({exc.strerror}); free space on that disk, or set ${JOURNAL_DIR_ENV} to a disk "
                                      f"with room") from exc
         return target
 

@@ -21,7 +21,7 @@ from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
 from labrun.config.values import to_jsonable
-from labrun.env_vars import RUN_UID_ENV
+from labrun.env_vars import DELIVERY_TIMEOUT_ENV, RUN_UID_ENV
 from labrun.observer import observer_url
 from labrun.options import Options
 from labrun.provenance.host import host_basics
@@ -31,7 +31,6 @@ from labrun.timestamps import iso
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
-DELIVERY_TIMEOUT_ENV = "LABRUN_DELIVERY_TIMEOUT"
 DEFAULT_DELIVERY_TIMEOUT = 30.0
 logger = logging.getLogger("labrun")
 _told_about_observers = False

@@ -35,10 +35,10 @@ def sync(root: str | None = None, urls: Sequence[str] = (), say: Callable[[str],
     credentials that journals hold redacted. Observers still failing are retried, with backoff, for up to
     ``retry_for`` seconds. The exit status: 0 when everything was delivered, 1 when something is still
     behind."""
-    from labrun.background import URLS_ENV
+    from labrun.env_vars import SYNC_URLS_ENV
 
     root = root or journal_root()
-    urls = [*urls, *filter(None, os.environ.pop(URLS_ENV, "").split("\n"))]
+    urls = [*urls, *filter(None, os.environ.pop(SYNC_URLS_ENV, "").split("\n"))]
     folders = undelivered(root)
     if uids:
         missing = [uid for uid in uids if os.path.join(root, uid) not in folders]

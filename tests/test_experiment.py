@@ -169,10 +169,11 @@ def test_missing_backend_is_reported_with_the_install_command(monkeypatch):
 
 def test_tensorboard_and_mlflow_options_name_observer_urls():
     from labrun.observer_registry import observer_urls
+    from labrun.options import Options
 
-    urls = observer_urls(None, None, [], tensorboard="logs", mlflow="http://127.0.0.1:5000")
+    urls = observer_urls(Options.from_mapping({"tensorboard": "logs", "mlflow": "http://127.0.0.1:5000"}))
     assert urls == ["tensorboard://logs", "mlflow+http://127.0.0.1:5000"]
-    assert observer_urls(None, None, [], mlflow="mlruns") == [f"mlflow+file://{os.path.abspath('mlruns')}"]
+    assert observer_urls(Options(mlflow="mlruns")) == [f"mlflow+file://{os.path.abspath('mlruns')}"]
 
 
 def test_mongo_option_forms():

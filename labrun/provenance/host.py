@@ -11,11 +11,11 @@ import os
 import sys
 from typing import Any, Iterable
 
+from labrun.env_vars import RECORD_ENV_ALLOW
 from labrun.redact import redact_url
 
 # The NVIDIA kernel driver shows in /proc (containers too); WSL2 exposes GPUs through /dev/dxg instead.
 _NVIDIA_DRIVER_SIGNS = ("/proc/driver/nvidia", "/dev/dxg")
-ENV_ALLOW = "LABRUN_RECORD_ENV"  # comma-separated names or globs of environment variables to record
 logger = logging.getLogger("labrun")
 
 
@@ -82,7 +82,7 @@ def host_info(record_env: Iterable[str] = ()) -> dict[str, Any]:
 
 def allowed_environment(names: Iterable[str] = ()) -> dict[str, str]:
     """The environment variables named by ``names`` or ``$LABRUN_RECORD_ENV`` (globs allowed); URLs redacted."""
-    patterns = [*names, *filter(None, (p.strip() for p in os.environ.get(ENV_ALLOW, "").split(",")))]
+    patterns = [*names, *filter(None, (p.strip() for p in os.environ.get(RECORD_ENV_ALLOW, "").split(",")))]
     return {key: redact_url(value) for key, value in sorted(os.environ.items())
             if any(fnmatch.fnmatchcase(key, p) for p in patterns)}
 
