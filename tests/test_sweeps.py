@@ -434,7 +434,7 @@ def test_notebook_runs_in_a_real_kernel(tmp_path, monkeypatch):
     assert "printed inside the run 0.5" in shown[1] and "first COMPLETED 1.0" in shown[1]  # the display works
     assert "second COMPLETED 0.2" in shown[2] and "handlers kept True" in shown[2]
     first, second = records(tmp_path / "runs")
-    sources = dict(first["experiment"]["sources"])
+    sources = dict(open_store(str(tmp_path / "runs")).run(first["id"]).record["experiment"]["sources"])
     assert set(sources) == {"notebook_cells.py", "study.ipynb"}
     cells = (tmp_path / "runs" / sources["notebook_cells.py"]).read_text()
     assert "def cfg():" in cells and "ex.run(config_updates={'lr': 0.5}" in cells

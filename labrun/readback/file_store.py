@@ -55,7 +55,7 @@ class FileStoreReader(RunStore):
         for run in self.all_runs():
             if (experiment is None or run.experiment == experiment) and \
                     (command is None or run.record.get("command") == command):
-                out.append({**run.record, "id": run.id, "config": run.config})
+                out.append({**run.summary, "id": run.id, "config": run.config})
         return out
 
     def run(self, run_id: Any) -> StoredRun:

@@ -84,7 +84,7 @@ class MongoStoreReader(RunStore):
             query["experiment.name"] = experiment
         if command is not None:
             query["command"] = command
-        return [{**run.record, "id": run.id, "config": run.config} for run in self.all_runs(query)]
+        return [{**run.summary, "id": run.id, "config": run.config} for run in self.all_runs(query)]
 
     def run(self, run_id: Any) -> StoredRun:
         """One run with its config, final metric values and stored sources."""

@@ -77,7 +77,8 @@ class RunStore:
         raise NotImplementedError
 
     def records(self, experiment: str | None = None, command: str | None = None) -> list[dict[str, Any]]:
-        """The run records (with ``id`` and ``config``) of ``experiment`` and ``command``, oldest first."""
+        """The summaries of the run records (``stored_run.summarise``), with ``id`` and ``config``, of
+        ``experiment`` and ``command``, oldest first."""
         raise NotImplementedError
 
     def record(self, run_id: Any) -> dict[str, Any]:

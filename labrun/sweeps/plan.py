@@ -182,7 +182,7 @@ def match_previous(plan: SweepPlan) -> None:
     try:
         records = reader.records(experiment=plan.experiment, command=plan.command)
     finally:
-        getattr(reader, "close", lambda: None)()
+        reader.close()
     rank = {COMPLETED: 2, RUNNING: 1}
     best: dict[str, dict[str, Any]] = {}
     for record in records:  # oldest first: a newer run of equal rank wins

@@ -154,7 +154,16 @@ def run_in_process(experiment: Any, plan: SweepPlan, todo: Sequence[PlannedRun],
         else:
             runs.append(_previous(planned))
     outcome = SweepOutcome(plan, runs, interrupted)
-    _add_metrics(plan, outcome.runs)
+    if plan.store_url:
+        from labrun.readback import open_store
+
+        try:
+            reader = open_store(plan.store_url)
+        except LabrunError as exc:
+            print(f"warning: cannot read the runs back from {plan.store_label}: {exc}", file=sys.stderr)
+        else:
+            _add_metrics(reader, outcome.runs)
+            reader.close()
     return outcome
 
 
@@ -168,13 +177,13 @@ def _collect(plan: SweepPlan, todo: Sequence[PlannedRun], ended: dict[int, str],
              uids: dict[int, str]) -> list[SweepRun]:
     """Each run's status, id and result: from the store when it can be read, else from exit statuses."""
     records: dict[Any, dict[str, Any]] = {}
+    reader = None
     if plan.store_url:
         from labrun.readback import open_store
 
         try:
             reader = open_store(plan.store_url)
             records = {r.get("uid"): r for r in reader.records(experiment=plan.experiment, command=plan.command)}
-            getattr(reader, "close", lambda: None)()
         except LabrunError as exc:
             print(f"warning: cannot read the runs back from {plan.store_label}: {exc}", file=sys.stderr)
     todo_indexes = {run.index for run in todo}
@@ -189,24 +198,22 @@ def _collect(plan: SweepPlan, todo: Sequence[PlannedRun], ended: dict[int, str],
             status = record.get("status") or status
         runs.append(SweepRun(planned.index, planned.values, status, record and record.get("id"),
                              record and record.get("result")))
-    _add_metrics(plan, runs)
+    if reader is not None:
+        _add_metrics(reader, runs)
+        reader.close()
     return runs
 
 
-def _add_metrics(plan: SweepPlan, runs: list[SweepRun]) -> None:
-    if not plan.store_url:
-        return
+def _add_metrics(reader: Any, runs: list[SweepRun]) -> None:
+    """Each run's last metric values (system metrics left out), for the table."""
     from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
-    from labrun.readback import open_store
 
     try:
-        reader = open_store(plan.store_url)
         for run in runs:
             if run.id is not None:
                 run.metrics = {k: v for k, v in reader.final_metrics(run.id).items() if not k.startswith(SYSTEM_PREFIX)}
-        getattr(reader, "close", lambda: None)()
-    except LabrunError:
-        pass  # said already when the records could not be read; the table shows no metrics then
+    except LabrunError as exc:  # the table shows no metrics then
+        print(f"warning: cannot read the runs' metrics back: {exc}", file=sys.stderr)
 
 
 def summary_table(outcome: SweepOutcome) -> str:
