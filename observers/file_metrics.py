@@ -15,6 +15,7 @@ import logging
 import os
 from typing import IO, Any, Iterator, Mapping
 
+from labrun import metric_stats
 from labrun.atomic_file import append_whole, atomic_open
 from labrun.metric_codec import FIELDS, POINT_CHARS, Series, decode, encode, new_series, split_points
 from labrun.timestamps import iso_json_items
@@ -87,20 +88,23 @@ def _render(field: str, values: Any) -> bytes:
     return text.replace(b"nan", b"NaN").replace(b"inf", b"Infinity") if b"n" in text else text
 
 
-def write_metrics_json(run_dir: str) -> None:
-    """Render metrics.jsonl as Sacred's metrics.json, written atomically.
+def write_metrics_json(run_dir: str) -> dict[str, dict[str, Any]]:
+    """Render metrics.jsonl as Sacred's metrics.json, written atomically; return each metric's summary
+    (``metric_stats``), computed in the same pass over the points.
 
     Each batch is decoded and rendered a slice at a time into a scratch file; an index of (offset, length)
     per metric and field then lets the pieces be copied out in Sacred's order (all steps, all values, all
     timestamps, per metric), by the kernel where it can.
     """
     index: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    stats: dict[str, dict[str, Any]] = {}
     scratch_path = os.path.join(run_dir, ".metrics.json.parts")
     with open(scratch_path, "w+b") as scratch, _removed_after(scratch_path):
         for name, text in _batches(run_dir):
             pieces = index.setdefault(name, {field: [] for field in FIELDS})
             for start in range(0, len(text), RENDER_POINTS * POINT_CHARS):  # a stored batch may be 250k points
                 batch = decode(text[start:start + RENDER_POINTS * POINT_CHARS])
+                metric_stats.update(stats, {name: batch})
                 for field in FIELDS:
                     data = _render(field, batch[field])
                     pieces[field].append((scratch.tell(), len(data)))
@@ -118,6 +122,7 @@ def write_metrics_json(run_dir: str) -> None:
                     out.write(b"]")
                 out.write(b"\n  }")
             out.write(b"\n}\n")
+    return stats
 
 
 def _copy_range(source: IO[bytes], target: IO[bytes], offset: int, length: int) -> None:

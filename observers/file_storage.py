@@ -111,7 +111,7 @@ class FileStorageObserver(RunObserver):
         if self.stored_until:
             metrics = unseen_points(metrics, self.stored_until)
         append_batches(self.run_dir, metrics)
-        metric_stats.update(self.metric_stats, metrics)
+        metric_stats.update_ends(self.metric_stats, metrics)  # min and max: at the end, from all points
         caught_up(metrics, self.stored_until)
 
     def heartbeat(self, info: dict[str, Any], output: str, result: Any, beat_time: str) -> None:
@@ -152,7 +152,7 @@ class FileStorageObserver(RunObserver):
               info: dict[str, Any], output: str) -> None:
         self._append_output(output, stop_time)
         self._save_info(info)
-        write_metrics_json(self.run_dir)
+        self.metric_stats.update(write_metrics_json(self.run_dir))  # every point seen: min and max too
         self.run_entry.update(status=status, stop_time=stop_time, heartbeat=stop_time, result=result)
         if fail_trace:
             self.run_entry["fail_trace"] = fail_trace

@@ -146,6 +146,7 @@ def test_ls_where_sort_and_bad_keys(store, study):
 
     assert ids("--where", "config.model.depth=3") == [2]
     assert ids("--where", "metrics.loss<0.5") == [5, 4, 3, 1]
+    assert ids("--where", "metrics.loss:min<0.5") == [5, 4, 3, 1]  # the killed run's too, from its points
     assert ids("--where", "status=completed", "--where", "config.lr<0.05") == [2]
     assert ids("--where", "status!=COMPLETED", "--sort", "config.lr") == [4, 5, 3]
     assert ids("--where", "config.mode~^(fail|die)$") == [5, 3]
@@ -259,3 +260,17 @@ def test_reading_stores_never_imports_the_run_machinery(study):
     machinery = {"labrun.run", "labrun.experiments", "labrun.journal", "labrun.dispatcher", "labrun.recorder",
                  "labrun.observers.file_storage", "labrun.observers.mongo"}
     assert not loaded & machinery, loaded & machinery
+
+
+def test_metric_summaries_leave_nan_out_wherever_it_is():
+    from array import array
+
+    from labrun import metric_stats
+
+    nan = float("nan")
+    stats = {}
+    metric_stats.update(stats, {"a": {"steps": array("d", [0, 1, 2]), "values": array("d", [nan, 2.0, 1.0])},
+                                "b": {"steps": array("d", [0, 1, 2]), "values": array("d", [1.0, nan, 0.5])}})
+    metric_stats.update(stats, {"a": {"steps": array("d", [3]), "values": array("d", [nan])}})
+    assert stats["a"] == {"count": 4, "first": None, "last": None, "min": 1.0, "max": 2.0, "last_step": 3}
+    assert (stats["b"]["min"], stats["b"]["max"], stats["b"]["first"], stats["b"]["last"]) == (0.5, 1.0, 1.0, 0.5)

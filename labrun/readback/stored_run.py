@@ -190,7 +190,10 @@ class StoredRun:
         from labrun.metric_stats import of
 
         kept = (self.summary.get(RECORD_KEY) or {}).get("metrics")
-        if kept is None:
+        # a file store fills min and max when the run ends: a running (or killed) run's come from its points
+        unfinished = self.summary.get("status") == "RUNNING" and kept is not None and \
+            any(s.get("min") is None and s.get("count") for s in kept.values())
+        if kept is None or unfinished:
             kept = of(self.reader.metrics(self.id))
             self.summary[RECORD_KEY] = {"metrics": kept}
         return kept
