@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union, overload
 
 from labrun.config.patch import Merge, format_path, to_nested
 from labrun.config.resolve import resolve
@@ -16,7 +16,7 @@ from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.updates import updates_from_dict
 from labrun.env_vars import RERUN_OF_ENV, SWEEP_ENV
 from labrun.errors import CommandLineError, ConfigError, LabrunError
-from labrun.ingredient import Command, Ingredient, iter_captures
+from labrun.ingredient import F, Command, Ingredient, iter_captures
 from labrun.options import Options
 from labrun.run import Run
 from labrun.suggest import did_you_mean
@@ -43,13 +43,13 @@ class Experiment(Ingredient):
         self.logger = logging.getLogger(self.name)
 
     # -- decorators ------------------------------------------------------------------------------------------
-    def main(self, function: Callable[..., Any]) -> Any:
+    def main(self, function: F) -> F:
         """Decorator: the function run by default (``python exp.py`` or ``ex.run()``); it is captured."""
         captured = self.command(function)
         self.default_command = function.__name__
         return captured
 
-    def automain(self, function: Callable[..., Any]) -> Any:
+    def automain(self, function: F) -> F:
         """Like ``main``, and run the command line at once when the file runs as a script (last statement)."""
         captured = self.main(function)
         if function.__module__ == "__main__":
@@ -399,6 +399,21 @@ class FunctionExperiment(Experiment):
                             f"{self._function.__name__}(lr=0.5); to call the plain function use "
                             f"{self._function.__name__}.__wrapped__(...)")
         return self.run(config_updates=config_updates).result
+
+
+@overload
+def experiment(function: Callable[..., Any], *, name: str | None = None,
+               config: ConfigSpec | Sequence[ConfigSpec] | None = None,
+               named_configs: dict[str, ConfigSpec] | Sequence[Callable[..., Any]] | None = None,
+               observers: Sequence[Any] = (), ingredients: Sequence[Ingredient] = ()) -> FunctionExperiment: ...
+
+
+@overload
+def experiment(function: None = None, *, name: str | None = None,
+               config: ConfigSpec | Sequence[ConfigSpec] | None = None,
+               named_configs: dict[str, ConfigSpec] | Sequence[Callable[..., Any]] | None = None,
+               observers: Sequence[Any] = (),
+               ingredients: Sequence[Ingredient] = ()) -> Callable[[Callable[..., Any]], FunctionExperiment]: ...
 
 
 def experiment(function: Callable[..., Any] | None = None, *, name: str | None = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar, overload
 
 from labrun.captured import Capture, capture
 from labrun.config.files import load_config_file
@@ -16,6 +16,9 @@ from labrun.config.patch import Path
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.values import check_key
 from labrun.errors import ConfigError
+
+
+F = TypeVar("F", bound=Callable[..., Any])  # a decorated function: captured, it keeps its signature
 
 
 @dataclass
@@ -109,6 +112,12 @@ class Ingredient:
         return ConfigDict(load_config_file(path), name=path)
 
     # -- functions ------------------------------------------------------------------------------------------
+    @overload
+    def capture(self, function: F, prefix: str | None = None) -> F: ...
+
+    @overload
+    def capture(self, function: None = None, prefix: str | None = None) -> Callable[[F], F]: ...
+
     def capture(self, function: Callable[..., Any] | None = None, prefix: str | None = None) -> Any:
         """Decorator (bare or with ``prefix='optimizer'``): fill missing arguments from the config."""
         if function is None:
@@ -117,6 +126,13 @@ class Ingredient:
         state, wrapper = capture(function, path)
         self.captures.append(state)
         return wrapper
+
+    @overload
+    def command(self, function: F, *, unobserved: bool = False, prefix: str | None = None) -> F: ...
+
+    @overload
+    def command(self, function: None = None, *, unobserved: bool = False,
+                prefix: str | None = None) -> Callable[[F], F]: ...
 
     def command(self, function: Callable[..., Any] | None = None, *, unobserved: bool = False,
                 prefix: str | None = None) -> Any:
