@@ -311,3 +311,21 @@ def test_capture_finds_every_repository_once(tmp_path):
     roots = gitstate.repositories_of([str(a / "x.py"), str(b / "y.py"), str(a / "x.py")])
     assert roots == [str(a), str(b)]
     assert shutil.which("git")
+
+
+def test_host_facts_and_system_metrics_without_proc_use_psutil(monkeypatch, tmp_path):
+    """macOS and Windows have no /proc: the same facts come from psutil (forced here by hiding /proc)."""
+    import psutil
+
+    from labrun.provenance import host, system_metrics
+
+    monkeypatch.setattr(host, "_CPUINFO", str(tmp_path / "no-cpuinfo"))
+    monkeypatch.setattr(system_metrics, "_STATM", str(tmp_path / "no-statm"))
+    facts = host.host_info()
+    assert facts["cpu_count_physical"] == psutil.cpu_count(logical=False)
+    assert facts["memory_total"] > 0 and facts["cpu"]
+    sampler = system_metrics.SystemSampler()
+    assert sampler._process is not None  # psutil's reading, not /proc's
+    sample = sampler.sample()
+    rss = psutil.Process().memory_info().rss / (1 << 20)
+    assert 0.5 * rss < sample["system/rss_mb"] < 2 * rss and sample["system/cpu_percent"] >= 0

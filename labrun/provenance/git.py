@@ -57,8 +57,7 @@ def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
     import shutil
 
     if shutil.which("git") is None:
-        state.update(_read_head(root), git_binary=False)
-        state["url"] = _remote_from_config(root)
+        state.update(_state_without_binary(root), git_binary=False)
         return state
     status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
     untracked = []
@@ -122,31 +121,24 @@ def _git_dir(root: str) -> str:
     return dot_git
 
 
-def _read_head(root: str) -> dict[str, Any]:
-    """Commit and branch straight from .git (no git binary needed)."""
-    git_dir = _git_dir(root)
+def _state_without_binary(root: str) -> dict[str, Any]:
+    """Commit, branch and remote without a git binary, through GitPython's pure-Python reading of refs
+    (loose and packed) and config. Whether the tree is dirty cannot be told this way."""
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # GitPython refuses to import without git otherwise
+    import git
+
     try:
-        with open(os.path.join(git_dir, "HEAD")) as f:
-            head = f.read().strip()
-    except OSError:
-        return {}
-    if not head.startswith("ref: "):
-        return {"commit": head, "branch": None}
-    ref = head[5:]
-    branch = ref.removeprefix("refs/heads/")
-    try:
-        with open(os.path.join(git_dir, ref)) as f:
-            return {"commit": f.read().strip(), "branch": branch}
-    except OSError:
-        pass
-    try:
-        with open(os.path.join(git_dir, "packed-refs")) as f:
-            for line in f:
-                if line.rstrip().endswith(" " + ref):
-                    return {"commit": line.split()[0], "branch": branch}
-    except OSError:
-        pass
-    return {"commit": None, "branch": branch}  # no commit yet
+        repo = git.Repo(root)  # refs and config only: no object is read, so no git process is started
+        branch = None if repo.head.is_detached else repo.head.reference.name
+        try:
+            commit: str | None = git.SymbolicReference.dereference_recursive(repo, "HEAD")
+        except ValueError:
+            commit = None  # no commit yet
+        with repo.config_reader() as config:
+            url = config.get_value('remote "origin"', "url", default=None)
+    except (git.GitError, OSError, ValueError) as exc:
+        return {"error": f"cannot read the repository without a git binary: {exc}"}
+    return {"commit": commit, "branch": branch, "url": without_credentials(str(url)) if url else None}
 
 
 def _remote_from_config(root: str) -> str | None:

@@ -19,11 +19,14 @@ _NVIDIA_DRIVER_SIGNS = ("/proc/driver/nvidia", "/dev/dxg")
 logger = logging.getLogger("labrun")
 
 
+_CPUINFO = "/proc/cpuinfo"  # Linux only: elsewhere psutil gives the core count
+
+
 def _cpuinfo() -> tuple[str | None, int | None]:
     """CPU model and physical core count from /proc/cpuinfo (Linux); Nones where it says nothing."""
     model, cores, physical = None, set(), None
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(_CPUINFO) as f:
             for line in f:
                 key, _, value = line.partition(":")
                 key, value = key.strip(), value.strip()
