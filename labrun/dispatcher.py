@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 from labrun import events
 from labrun.journal import Journal, read_events
 from labrun.metric_codec import POINT_CHARS, EncodedSeries
+from labrun.observer import observer_url
 
 logger = logging.getLogger("labrun.dispatch")
 ID_HANG_GUARD = 300.0  # seconds: the run waits for its id while an observer is still trying to start; each
@@ -242,6 +243,25 @@ class Dispatcher:
                                ", ".join(f"{e['observer']}: {e['id']}" for e in ids), self.journal.uid)
             self._told_ids.add(key)
             self.journal.append([events.store_ids(ids)])
+
+    def observers_by_url(self) -> list[dict[str, Any]]:
+        """Each observer's name and URL (credentials redacted; None for one added as an object)."""
+        return [{"observer": d.label, "url": observer_url(d.observer)} for d in self.deliveries]
+
+    def progress(self) -> list[dict[str, Any]]:
+        """How far each observer confirmed the journal, and the id it stored the run under (delivered.json)."""
+        from labrun.config.values import to_jsonable
+
+        return [{"observer": d.label, "offset": d.offset, "id": to_jsonable(d.assigned_id, force=True, on_key=None),
+                 "url": observer_url(d.observer)} for d in self.deliveries]
+
+    def failing(self) -> list[str]:
+        """The observers that gave up (failed while the run's end waited for them)."""
+        return [d.label for d in self.deliveries if d.gave_up]
+
+    def urls(self) -> list[str]:
+        """The observers' URLs with their credentials, for a background delivery (never print them)."""
+        return [d.observer.url for d in self.deliveries if getattr(d.observer, "url", None)]
 
     def finish(self, timeout: float, hurry: threading.Event | None = None) -> list[str]:
         """Wait up to ``timeout`` seconds for every observer (less if ``hurry`` is set: a Ctrl-C), showing

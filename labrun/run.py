@@ -1,12 +1,12 @@
-"""A run: one execution of a command with a fixed config, and its life from start to end.
+"""A run: one execution of a command with a fixed config, its user API and its status from start to end.
 
-Everything a run produces becomes a journal event (see docs/journal.md); observers are fed from the journal
-by background threads, so nothing in the training loop waits on disk, network or an observer.
+Everything a run produces is stored through its ``Recording`` (labrun/recording.py) as journal events; observers
+are fed from the journal by background threads, so nothing in the training loop waits on disk, network or an
+observer (docs/journal.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import logging
 import os
@@ -14,15 +14,13 @@ import signal
 import threading
 import time
 from array import array
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-from labrun import events
 from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
 from labrun.config.values import to_jsonable
-from labrun.env_vars import DELIVERY_TIMEOUT_ENV, RUN_UID_ENV
-from labrun.observer import observer_url
+from labrun.env_vars import RUN_UID_ENV
 from labrun.options import Options
 from labrun.provenance.host import host_basics
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
@@ -31,7 +29,6 @@ from labrun.timestamps import iso
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
-DEFAULT_DELIVERY_TIMEOUT = 30.0
 logger = logging.getLogger("labrun")
 _told_about_observers = False
 _now = time.time
@@ -114,8 +111,7 @@ class Run:
         self.artifacts: list[str] = []
         self.resources: list[list[str]] = []
         self._metrics: dict[str, MetricBuffer] = {}
-        self._journal: Any = None
-        self._capture: Any = None
+        self._recording: Any = None  # a labrun.recording.Recording while an observed run goes on
         self.stores_behind: list[str] = []  # observers that had not confirmed the whole run when it returned
 
     @property
@@ -156,9 +152,8 @@ class Run:
         if stored_name != name:
             logger.warning("an artifact named '%s' exists already; storing this one as '%s'", name, stored_name)
         self.artifacts.append(stored_name)
-        if self._journal is not None:
-            copy = self._journal.store_file(filename, stored_name)
-            self._journal.append([events.artifact(stored_name, copy, jsonable(metadata), content_type)])
+        if self._recording is not None:
+            self._recording.artifact(filename, stored_name, jsonable(metadata), content_type)
         return stored_name
 
     def add_resource(self, filename: str) -> None:
@@ -170,9 +165,8 @@ class Run:
         if [path, md5] in self.resources:
             return
         self.resources.append([path, md5])
-        if self._journal is not None:
-            copy = self._journal.store_file(path, os.path.basename(path))
-            self._journal.append([events.resource(path, md5, copy)])
+        if self._recording is not None:
+            self._recording.resource(path, md5)
 
     def open_resource(self, filename: str, mode: str = "r") -> Any:
         """``open()`` that also records the file as a resource."""
@@ -194,11 +188,14 @@ class Run:
             state.bind(self, self.config, self.seed)
         self.start_time = utcnow()
         self.status = RUNNING
-        dispatcher = recorder = None
         restore_signal = _handle_sigterm()
         try:
             if self.observers:
-                dispatcher, recorder = self._start_recording()
+                from labrun.recording import Recording
+
+                recording = Recording(self)
+                self._id = recording.start()
+                self._recording = recording
             for hook in self.pre_run_hooks:
                 hook()
             self.result = self.main_function()
@@ -222,8 +219,8 @@ class Run:
             restore_signal()
             for state in self.captures:
                 state.unbind()
-            if dispatcher is not None:
-                self._finish_recording(dispatcher, recorder)
+            if self._recording is not None:
+                self._recording.finish()
         return self.result
 
     def _gather_provenance(self) -> None:
@@ -237,18 +234,12 @@ class Run:
         self.host = found["host"]
         self.environment = found["environment"]
 
-    def _journal_sources(self, entries: list[dict[str, str]]) -> list[dict[str, str]]:
-        """Copy source files into the journal: what observers store is the code as it was when the run began."""
-        stored = []
-        for entry in entries:
-            try:
-                copy = self._journal.store_file(entry["abspath"], f"{entry['md5']}-{os.path.basename(entry['path'])}")
-            except OSError:
-                continue  # deleted since it was imported
-            stored.append({"path": entry["path"], "md5": entry["md5"], "stored": copy})
-        return stored
+    @property
+    def source_entries(self) -> list[dict[str, str]]:
+        """The source files found at the start: ``{"path", "abspath", "md5"}``."""
+        return self._sources
 
-    def _late_sources(self) -> list[dict[str, str]]:
+    def late_source_entries(self) -> list[dict[str, str]]:
         """Local modules first imported while the run went on (Sacred never sees these)."""
         from labrun.provenance.sources import local_modules, source_entries
 
@@ -257,9 +248,14 @@ class Run:
         new = [path for path in local_modules(base_dir) if path not in known]
         entries = source_entries(new, base_dir)
         self._sources += entries
-        return self._journal_sources(entries)
+        return entries
 
-    def _record(self) -> dict[str, Any]:
+    @property
+    def metric_buffers(self) -> dict[str, MetricBuffer]:
+        """The metrics logged and not yet taken by the recorder, by name."""
+        return self._metrics
+
+    def start_record(self) -> dict[str, Any]:
         """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
         started = iso(self.start_time or utcnow())
         return {
@@ -279,117 +275,13 @@ class Run:
             "environment": self.environment,
         }
 
-    def _open_journal(self) -> Any:
-        """Journal the started event and start delivering it; returns the dispatcher."""
-        from labrun.dispatcher import Dispatcher, RunId
-        from labrun.journal import Journal, journal_root, undelivered
-
-        left = undelivered(exclude=self.uid)
-        if left:
-            logger.warning("%d journal%s of earlier runs %s not fully delivered (in %s); 'labrun sync' will "
-                           "deliver them", len(left), "s" if len(left) > 1 else "", "were" if len(left) > 1 else
-                           "was", journal_root())
-        self._journal = Journal(self.uid)
-        run_id = RunId(self._id, len(self.observers))
-        dispatcher = Dispatcher(self.observers, self._journal, run_id)
-        # The observers, by URL, so that `labrun sync` can finish delivering a run that was killed.
-        observers = [{"observer": d.label, "url": observer_url(d.observer)} for d in dispatcher.deliveries]
-        self._journal.append([events.started(self._record(), observers)])
-        dispatcher.start()
-        # Copied now, so edits made while the run goes on do not count; sent after `started`, so observers
-        # name the run without first storing every source file.
-        sources = self._journal_sources(self._sources)
-        if sources:
-            self._journal.append([events.sources(sources)])
-        return dispatcher
-
-    def _start_recording(self) -> tuple[Any, Any]:
-        from labrun.output_capture import OutputCapture
-        from labrun.recorder import Recorder
-
-        dispatcher = self._open_journal()
-        self._id = dispatcher.run_id.wait()
-        if self.options.capture != "no":
-            self._capture = OutputCapture(self.options.capture)
-            self._capture.start()
-        recorder = Recorder(self._journal, self._metrics, self._heartbeat, self.options.beat_interval)
-        recorder.start()
-        return dispatcher, recorder
-
-    def _heartbeat(self) -> dict[str, Any]:
-        output = self._capture.take_output() if self._capture else ""
-        return events.heartbeat(jsonable(self.info), output, jsonable(self.result), iso(utcnow()))
-
-    def _finish_recording(self, dispatcher: Any, recorder: Any) -> None:
-        output = ""
-        if self._capture is not None:
-            self._capture.stop()
-            if self.fail_trace:  # printed by the command line after this; stored as the terminal shows it
-                self._capture.text.feed("".join(self.fail_trace))
-            output = self._capture.text.take_all()
-        recorder.stop()
-        if self.provenance is not None:
-            late = self._late_sources()
-            if late:
-                self._journal.append([events.sources(late)])
-        self._journal.append([events.ended(self.status or FAILED, iso(self.stop_time or utcnow()),
-                                           jsonable(self.result), self.fail_trace, jsonable(self.info), output)])
-        self._end_delivery(dispatcher)
-
-    def _end_delivery(self, dispatcher: Any) -> None:
-        """Wait (bounded; a Ctrl-C ends the wait) until the journal is written and the observers confirmed it.
-        Then remove the journal, or keep it and hand the rest to a background delivery (or to `labrun sync`)."""
-        from labrun.background import deliver_in_background
-
-        timeout = float(os.environ.get(DELIVERY_TIMEOUT_ENV, DEFAULT_DELIVERY_TIMEOUT))
-        with _sigint_hurries() as hurry:
-            self._wait_journal_written(time.monotonic() + timeout, hurry)
-            self._journal.close()
-            behind = dispatcher.finish(timeout, hurry)
-        self._id = dispatcher.run_id.value if self._id is None else self._id
-        self.stores_behind = behind
-        if not behind:
-            self._journal.remove()
-            return
-        try:
-            self._journal.keep([{"observer": d.label, "offset": d.offset, "id": jsonable(d.assigned_id),
-                                 "url": observer_url(d.observer)} for d in dispatcher.deliveries])
-        except OSError as exc:  # a full disk: sync then treats it as a killed run's journal, which it can deliver
-            logger.error("could not write %s/delivered.json (%s)", self._journal.folder, exc)
-        failing = [d.label for d in dispatcher.deliveries if d.gave_up]
-        why = "interrupted" if hurry.is_set() else "failing" if len(failing) == len(behind) else \
-            f"slower than {timeout:.0f} s" if not failing else f"failing: {', '.join(failing)}"
-        names = ", ".join(behind)
-        urls = [d.observer.url for d in dispatcher.deliveries if getattr(d.observer, "url", None)]
-        started = deliver_in_background(self._journal.folder, urls)
-        if started is not None:
-            logger.warning("observer%s %s did not confirm everything yet (%s); delivery goes on in the background "
-                           "(pid %d, log: %s). If that cannot finish, 'labrun sync' delivers what is left in %s",
-                           "s" if len(behind) > 1 else "", names, why, started[0], started[1],
-                           self._journal.folder)
-        else:
-            logger.warning("observer%s %s did not confirm everything (%s); what is missing stays in the journal "
-                           "%s: run 'labrun sync' to deliver it", "s" if len(behind) > 1 else "", names, why,
-                           self._journal.folder)
-
-    def _wait_journal_written(self, deadline: float, hurry: threading.Event) -> None:
-        """Events still in memory because the journal's disk was full get until ``deadline`` to be written."""
-        journal = self._journal
-        while not journal.retry() and time.monotonic() < deadline and not hurry.is_set():
-            hurry.wait(0.5)
-        if journal.behind:
-            logger.error("the run's journal in %s could not be written (%s): its last %d events, the end of the "
-                         "run included, are lost; the stores show the run as it was before", journal.folder,
-                         journal.write_error, journal.behind)
-        if journal.dropped_points:
-            logger.error("%d metric points were dropped while the run's journal in %s was not writable",
-                         journal.dropped_points, journal.folder)
-
     def _queue(self) -> None:
         """-q: record the run as QUEUED without running it."""
+        from labrun.recording import Recording
+
         self.status = QUEUED
         if self.observers:
-            self._end_delivery(self._open_journal())
+            Recording(self).queue()
         return None
 
 
@@ -410,25 +302,6 @@ def _handle_sigterm() -> Callable[[], None]:
         signal.signal(signal.SIGTERM, previous)
 
     return restore
-
-
-@contextlib.contextmanager
-def _sigint_hurries() -> Iterator[threading.Event]:
-    """While the run's end waits for its observers, Ctrl-C ends the wait (the rest goes to the background
-    delivery) instead of leaving the stores behind with nothing to say so."""
-    hurry = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield hurry
-        return
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        hurry.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield hurry
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _tell_about_observers() -> None:
