@@ -72,7 +72,10 @@ class RunId:
 
 
 class Delivery(threading.Thread):
-    """Delivers journal events to one observer, in order, retrying the event that failed."""
+    """Delivers journal events to one observer, in order, retrying the event that failed (after 1, 2, 4 ...
+    seconds, at most MAX_BACKOFF)."""
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)  # replaceable, so backoff is testable in no time
 
     def __init__(self, observer: Any, journal: Journal, run_id: RunId, index: int):
         super().__init__(name=f"labrun-deliver-{type(observer).__name__}", daemon=True)
@@ -97,18 +100,18 @@ class Delivery(threading.Thread):
 
     def run(self) -> None:
         while True:
-            if time.monotonic() >= self.retry_at:
+            if self.clock() >= self.retry_at:
                 self._deliver_available()
             if self.offset >= self.journal.committed and self.journal.closed:
                 self.done = True
                 return
-            if self.stopped or self.gave_up or (self.deadline is not None and time.monotonic() >= self.deadline):
+            if self.stopped or self.gave_up or (self.deadline is not None and self.clock() >= self.deadline):
                 return
             with self.journal.changed:
                 if self.offset >= self.journal.committed and not self.journal.closed:
                     self.journal.changed.wait(0.25)
                 else:
-                    self.journal.changed.wait(0.02 if time.monotonic() < self.retry_at else 0)
+                    self.journal.changed.wait(0.02 if self.clock() < self.retry_at else 0)
 
     def _deliver_available(self) -> None:
         limit = self.journal.committed
@@ -129,7 +132,7 @@ class Delivery(threading.Thread):
                              self.label, type(exc).__name__, exc)
             if self.finishing and self.failures >= 2:
                 self.gave_up = True
-            self.retry_at = time.monotonic() + min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 8))
+            self.retry_at = self.clock() + min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 8))
 
     def _start_observer(self, record: dict[str, Any]) -> Any:
         given = self.run_id.wait_turn(self.index)

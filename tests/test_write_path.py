@@ -65,3 +65,48 @@ def test_delivery_resumes_from_the_offset_it_reached(tmp_path):
     list(deliver_events(observer, journal.path, middle, journal.committed, lambda record: None))
     assert observer.calls == [("heartbeat", {}, "b\n"), ("ended", "FAILED", None)]
     journal.close()
+
+
+def test_the_first_observer_that_answers_names_the_run_and_the_others_follow():
+    from labrun.dispatcher import RunId
+
+    run_id = RunId(None, 3)
+    assert run_id.wait_turn(0) is None
+    assert run_id.tried(0) is False  # the preferred store is down: it hands the naming on
+    assert run_id.wait_turn(1) is None
+    assert run_id.tried(1, 7) is False  # the next one names the run 7
+    assert run_id.wait_turn(2) == 7  # and the last is asked to use 7
+    assert run_id.tried(2, 8) is True  # it could not: the stores disagree, which the dispatcher reports
+    assert run_id.wait() == 7
+
+
+def test_a_failing_observer_is_retried_with_backoff(tmp_path):
+    from labrun.dispatcher import MAX_BACKOFF, Delivery, RunId
+
+    class Flaky(Collecting):
+        def __init__(self):
+            super().__init__()
+            self.fail = True
+
+        def started(self, record, _id):
+            if self.fail:
+                raise ConnectionError("down")
+            return 1
+
+    journal = Journal("u3", root=str(tmp_path))
+    journal.append([events.started({"uid": "u3"}, []), events.ended("COMPLETED", "t", 1, None, {}, "")])
+    now = [100.0]
+    observer = Flaky()
+    delivery = Delivery(observer, journal, RunId(None, 1), 0)
+    delivery.clock = lambda: now[0]
+    waits = []
+    for _ in range(8):
+        delivery._deliver_available()
+        waits.append(delivery.retry_at - now[0])
+        now[0] = delivery.retry_at
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, MAX_BACKOFF, MAX_BACKOFF, MAX_BACKOFF] and delivery.offset == 0
+    observer.fail = False
+    delivery._deliver_available()
+    assert delivery.failures == 0 and delivery.offset == journal.committed and delivery.assigned_id == 1
+    assert observer.calls == [("ended", "COMPLETED", 1)]
+    journal.close()
