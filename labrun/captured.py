@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import wrapt
 
-from labrun.config.patch import Path, format_path
+from labrun.config.patch import KeyPath, format_path
 from labrun.config.view import ReadOnlyDict
 from labrun.errors import MissingConfigError, SignatureError
 
@@ -27,7 +27,7 @@ _EMPTY = ReadOnlyDict()  # the view of an ingredient or prefix that has no confi
 class Capture:
     """The state behind one captured function: where its config lives and what the current run gives it."""
 
-    def __init__(self, func: Callable[..., Any], config_path: Path):
+    def __init__(self, func: Callable[..., Any], config_path: KeyPath):
         if not callable(func):
             raise SignatureError(f"only functions can be captured, not {type(func).__name__}")
         self.func = func
@@ -112,7 +112,7 @@ def make_rng(seed: int | None) -> Any:
     return random.Random(seed)
 
 
-def capture(func: Callable[..., Any], config_path: Path) -> tuple[Capture, Callable[..., Any]]:
+def capture(func: Callable[..., Any], config_path: KeyPath) -> tuple[Capture, Callable[..., Any]]:
     """Wrap ``func``; the wrapper keeps its name, signature and docstring for introspection and pickling."""
     if isinstance(getattr(func, "_self_capture", None), Capture):
         func = func.__wrapped__  # type: ignore[attr-defined]  # captured twice: wrap the original only once

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from labrun.config.files import save_config_file
-from labrun.config.patch import Path
+from labrun.config.patch import KeyPath
 from labrun.config.resolve import ResolvedConfig, named_config_names
 from labrun.errors import CommandLineError
 from labrun.table import use_color
@@ -27,7 +27,7 @@ def format_config(resolved: ResolvedConfig, color: bool) -> str:
         "entries marked [modified], [added] or [typechanged: old -> new]; '#' starts an entry's doc"
     lines = [f"Configuration ({legend}):"]
 
-    def mark(path: Path) -> tuple[str | None, str]:
+    def mark(path: KeyPath) -> tuple[str | None, str]:
         if path in resolved.typechanged:
             old, new = resolved.typechanged[path]
             return "typechanged", f" [typechanged: {old} -> {new}]"
@@ -37,7 +37,7 @@ def format_config(resolved: ResolvedConfig, color: bool) -> str:
             return "modified", " [modified]"
         return None, ""
 
-    def walk(node: dict, path: Path, indent: int) -> None:
+    def walk(node: dict, path: KeyPath, indent: int) -> None:
         for key, value in node.items():
             sub = path + (key,)
             kind, tag = mark(sub)

@@ -253,9 +253,9 @@ class Dispatcher:
 
     def progress(self) -> list[dict[str, Any]]:
         """How far each observer confirmed the journal, and the id it stored the run under (delivered.json)."""
-        from labrun.config.values import to_jsonable
+        from labrun.config.values import storable
 
-        return [{"observer": d.label, "offset": d.offset, "id": to_jsonable(d.assigned_id, force=True, on_key=None),
+        return [{"observer": d.label, "offset": d.offset, "id": storable(d.assigned_id),
                  "url": observer_url(d.observer)} for d in self.deliveries]
 
     def failing(self) -> list[str]:

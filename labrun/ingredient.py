@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar, overload
 
 from labrun.captured import Capture, capture
 from labrun.config.files import load_config_file
-from labrun.config.patch import Path
+from labrun.config.patch import KeyPath
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.values import check_key
 from labrun.errors import ConfigError
@@ -48,7 +48,7 @@ class Ingredient:
             for part in path.split("."):
                 check_key(part, ())
         self.path = path
-        self.config_path: Path = tuple(path.split(".")) if path else ()
+        self.config_path: KeyPath = tuple(path.split(".")) if path else ()
         self.ingredients = list(ingredients)
         for ing in self.ingredients:
             if not isinstance(ing, Ingredient):
@@ -167,9 +167,9 @@ class Ingredient:
             self.sources.append(path)
 
     # -- queries --------------------------------------------------------------------------------------------
-    def accepted_keys(self) -> dict[Path, set[str]]:
+    def accepted_keys(self) -> dict[KeyPath, set[str]]:
         """Config keys that captured functions take, by the config path they read from."""
-        accepted: dict[Path, set[str]] = {}
+        accepted: dict[KeyPath, set[str]] = {}
         for state in self.captures:
             accepted.setdefault(state.config_path, set()).update(state.config_keys())
         return accepted
@@ -177,7 +177,7 @@ class Ingredient:
     def traverse(self) -> list["Ingredient"]:
         """This ingredient and all below it, dependencies first, each once."""
         seen: dict[int, Ingredient] = {}
-        paths: dict[Path, Ingredient] = {}
+        paths: dict[KeyPath, Ingredient] = {}
 
         def visit(ing: Ingredient, chain: tuple) -> None:
             if id(ing) in seen:

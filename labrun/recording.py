@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from labrun import events
 from labrun.env_vars import DELIVERY_TIMEOUT_ENV
-from labrun.timestamps import iso
+from labrun.config.values import storable
+from labrun.timestamps import iso, utcnow
 
 if TYPE_CHECKING:
     from labrun.dispatcher import Dispatcher
@@ -102,16 +103,12 @@ class Recording:
 
     def heartbeat(self) -> events.Event:
         """The heartbeat event the recorder writes: info, the output since the last beat, the result so far."""
-        from labrun.run import jsonable, utcnow
-
         output = self.capture.take_output() if self.capture else ""
-        return events.heartbeat(jsonable(self.run.info), output, jsonable(self.run.result), iso(utcnow()))
+        return events.heartbeat(storable(self.run.info), output, storable(self.run.result), iso(utcnow()))
 
     # -- the end ---------------------------------------------------------------------------------------------
     def finish(self) -> None:
         """Stop capturing and recording, journal late sources and the end, and end the delivery."""
-        from labrun.run import FAILED, jsonable, utcnow
-
         run = self.run
         output = ""
         if self.capture is not None:
@@ -125,8 +122,8 @@ class Recording:
             late = self._copy_sources(run.late_source_entries())
             if late:
                 self._journal.append([events.sources(late)])
-        self._journal.append([events.ended(run.status or FAILED, iso(run.stop_time or utcnow()),
-                                           jsonable(run.result), run.fail_trace, jsonable(run.info), output)])
+        self._journal.append([events.ended(run.status or "FAILED", iso(run.stop_time or utcnow()),
+                                           storable(run.result), run.fail_trace, storable(run.info), output)])
         self._end_delivery()
 
     def _copy_sources(self, entries: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -19,13 +19,13 @@ from typing import Any, Callable, Sequence
 from labrun.artifact_names import check_artifact_name, numbered
 from labrun.captured import Capture
 from labrun.config.resolve import ResolvedConfig
-from labrun.config.values import to_jsonable
+from labrun.config.values import storable
 from labrun.env_vars import RUN_UID_ENV
 from labrun.options import Options
 from labrun.provenance.host import host_basics
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
 from labrun.seeding import seed_globals
-from labrun.timestamps import iso
+from labrun.timestamps import iso, utcnow
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
@@ -42,13 +42,6 @@ class RunTerminated(KeyboardInterrupt):
     """SIGTERM arrived: the run is recorded as INTERRUPTED and the process exits with 143."""
 
 
-def utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def jsonable(value: Any) -> Any:
-    """What a store can hold: JSON values, anything else as its repr."""
-    return to_jsonable(value, force=True, on_key=None)
 
 
 class MetricBuffer:
@@ -153,7 +146,7 @@ class Run:
             logger.warning("an artifact named '%s' exists already; storing this one as '%s'", name, stored_name)
         self.artifacts.append(stored_name)
         if self._recording is not None:
-            self._recording.artifact(filename, stored_name, jsonable(metadata), content_type)
+            self._recording.artifact(filename, stored_name, storable(metadata), content_type)
         return stored_name
 
     def add_resource(self, filename: str) -> None:
@@ -263,7 +256,7 @@ class Run:
             "experiment": self.experiment_info,
             "command": self.command,
             "host": self.host or host_basics(),  # unobserved runs skip the full capture
-            "meta": jsonable(self.meta_info),
+            "meta": storable(self.meta_info),
             "config": self.config,
             "status": self.status,
             "start_time": started,
@@ -271,7 +264,7 @@ class Run:
             "result": None,
             "artifacts": [],
             "resources": [],
-            "info": jsonable(self.info),
+            "info": storable(self.info),
             "environment": self.environment,
         }
 

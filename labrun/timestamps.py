@@ -8,6 +8,11 @@ import math
 from typing import Sequence
 
 
+def utcnow() -> _dt.datetime:
+    """Now, as an aware UTC datetime."""
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
 def iso(moment: float | _dt.datetime) -> str:
     """One moment (POSIX seconds or an aware datetime) as Sacred writes it."""
     if not isinstance(moment, _dt.datetime):

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Union
 from labrun.errors import ConfigError
 
 PathKey = Union[str, int]
-Path = tuple  # of PathKey
+KeyPath = tuple  # of PathKey: a place in the config, ("optimizer", "lr") or ("layers", 0) (not a file path)
 
 
 class _Missing:
@@ -50,7 +50,7 @@ class Merge(dict):
 Node = Union[Replace, Merge]
 
 
-def format_path(path: Path) -> str:
+def format_path(path: KeyPath) -> str:
     """('a', 'b', 0) -> 'a.b.0', the spelling users type on the command line."""
     return ".".join(str(p) for p in path)
 
@@ -62,7 +62,7 @@ def from_value(value: Any) -> Node:
     return Replace(value)
 
 
-def from_assignments(assignments: list[tuple[Path, Node]]) -> Merge:
+def from_assignments(assignments: list[tuple[KeyPath, Node]]) -> Merge:
     """Build one patch from (path, node) pairs; later pairs win where they overlap."""
     root = Merge()
     for path, node in assignments:
@@ -72,7 +72,7 @@ def from_assignments(assignments: list[tuple[Path, Node]]) -> Merge:
     return root
 
 
-def at_path(path: Path, node: Node) -> Merge:
+def at_path(path: KeyPath, node: Node) -> Merge:
     """Wrap ``node`` in Merge nodes so that it sits at ``path`` (non-empty)."""
     for key in reversed(path):
         node = Merge({key: node})
@@ -96,7 +96,7 @@ def merge(low: Node | None, high: Node | None) -> Node | None:
     return out
 
 
-def subpatch(node: Node | None, path: Path) -> Node | None:
+def subpatch(node: Node | None, path: KeyPath) -> Node | None:
     """The node at ``path`` below ``node`` (None where nothing is fixed there)."""
     for key in path:
         if not isinstance(node, Merge):
@@ -105,7 +105,7 @@ def subpatch(node: Node | None, path: Path) -> Node | None:
     return node
 
 
-def apply(value: Any, node: Node | None, path: Path, force: bool = False) -> Any:
+def apply(value: Any, node: Node | None, path: KeyPath, force: bool = False) -> Any:
     """``value`` with ``node`` applied; containers are copied, never changed in place."""
     if node is None:
         return value
@@ -149,7 +149,7 @@ def apply(value: Any, node: Node | None, path: Path, force: bool = False) -> Any
     )
 
 
-def leaves(node: Node | None, path: Path = ()) -> Iterator[tuple[Path, Replace]]:
+def leaves(node: Node | None, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Replace]]:
     """Every fixed leaf with its full path."""
     if node is None:
         return
@@ -169,6 +169,6 @@ def to_nested(node: Node | None) -> Any:
     return {str(key): to_nested(child) for key, child in node.items()}
 
 
-def split_key(key: str) -> Path:
+def split_key(key: str) -> KeyPath:
     """'a.b.0' -> ('a', 'b', 0): digits address list elements."""
     return tuple(int(part) if part.isdigit() else part for part in key.split("."))

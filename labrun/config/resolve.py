@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from labrun.config import patch
 from labrun.config.files import is_config_file_name, load_config_file
-from labrun.config.patch import Merge, Node, Path, format_path
+from labrun.config.patch import Merge, Node, KeyPath, format_path
 from labrun.config.scope import ConfigDict, ConfigLayer, LayerResult
 from labrun.config.values import same_kind, to_jsonable
 from labrun.errors import ConfigAddedError, ConfigError, NamedConfigNotFoundError
@@ -29,12 +29,12 @@ MAX_SEED = 2**31 - 1  # numpy's legacy seeding takes 32 bits; stay well inside
 class ConfigSource(Protocol):
     """What the resolver needs of an Experiment or Ingredient."""
 
-    config_path: Path
+    config_path: KeyPath
     config_layers: list[ConfigLayer]
     named_configs: dict[str, ConfigLayer]
     config_hooks: list[Callable[..., Any]]
 
-    def accepted_keys(self) -> dict[Path, set[str]]: ...
+    def accepted_keys(self) -> dict[KeyPath, set[str]]: ...
 
 
 @dataclass
@@ -42,10 +42,10 @@ class ResolvedConfig:
     """The final config and how it came about (for print_config and the run record)."""
 
     config: dict[str, Any]
-    added: set[Path] = field(default_factory=set)
-    modified: set[Path] = field(default_factory=set)
-    typechanged: dict[Path, tuple[str, str]] = field(default_factory=dict)
-    docs: dict[Path, str] = field(default_factory=dict)
+    added: set[KeyPath] = field(default_factory=set)
+    modified: set[KeyPath] = field(default_factory=set)
+    typechanged: dict[KeyPath, tuple[str, str]] = field(default_factory=dict)
+    docs: dict[KeyPath, str] = field(default_factory=dict)
     seed_generated: bool = False  # no layer or update set the seed: it was drawn at random
 
 
@@ -141,7 +141,7 @@ def _evaluate(sources: Sequence[ConfigSource], fixed: Node | None, force: bool) 
     return config, info
 
 
-def _subtree(config: dict, path: Path, create: bool = False) -> dict:
+def _subtree(config: dict, path: KeyPath, create: bool = False) -> dict:
     node = config
     for i, key in enumerate(path):
         child = node.get(key)
@@ -166,7 +166,7 @@ def _deep_merge(base: dict, new: dict) -> None:
             base[key] = value
 
 
-def _until_index(path: Path) -> Path:
+def _until_index(path: KeyPath) -> KeyPath:
     """'a.0.b' is defined when the list 'a' is: list elements are not entries of their own."""
     for i, key in enumerate(path):
         if isinstance(key, int):
@@ -174,7 +174,7 @@ def _until_index(path: Path) -> Path:
     return path
 
 
-def _get(config: Any, path: Path) -> Any:
+def _get(config: Any, path: KeyPath) -> Any:
     for key in path:
         if isinstance(config, dict) and key in config:
             config = config[key]
@@ -185,7 +185,7 @@ def _get(config: Any, path: Path) -> Any:
     return config
 
 
-def _explain_changes(resolved: ResolvedConfig, originals: dict[Path, Any]) -> None:
+def _explain_changes(resolved: ResolvedConfig, originals: dict[KeyPath, Any]) -> None:
     for path, old in originals.items():
         new = _get(resolved.config, path)
         if new is patch.MISSING:
@@ -197,8 +197,8 @@ def _explain_changes(resolved: ResolvedConfig, originals: dict[Path, Any]) -> No
                 resolved.typechanged[path] = (type(old).__name__, type(new).__name__)
 
 
-def _accepted_keys(sources: Iterable[ConfigSource]) -> dict[Path, set[str]]:
-    accepted: dict[Path, set[str]] = {}
+def _accepted_keys(sources: Iterable[ConfigSource]) -> dict[KeyPath, set[str]]:
+    accepted: dict[KeyPath, set[str]] = {}
     for source in sources:
         for path, names in source.accepted_keys().items():
             accepted.setdefault(path, set()).update(names)
@@ -214,7 +214,7 @@ def named_config_names(sources: Iterable[ConfigSource]) -> list[str]:
     return names
 
 
-def find_named_config(sources: Sequence[ConfigSource], token: str) -> tuple[ConfigLayer, Path]:
+def find_named_config(sources: Sequence[ConfigSource], token: str) -> tuple[ConfigLayer, KeyPath]:
     """The layer a command-line token names: a named config (``small``, ``dataset.small``) or a config file."""
     for source in sources:
         prefix = format_path(source.config_path)

@@ -11,7 +11,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from labrun.config.patch import MISSING, Merge, Node, Path, Replace, apply
+from labrun.config.patch import MISSING, Merge, Node, KeyPath, Replace, apply
 from labrun.errors import ConfigError
 
 _NOT_CONFIG_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
@@ -27,9 +27,9 @@ class LayerResult:
     """What one layer contributed: its entries and what the resolver needs to explain them."""
 
     entries: dict[str, Any]
-    defined: set[Path] = field(default_factory=set)  # paths the layer itself wrote (not the patch)
-    originals: dict[Path, Any] = field(default_factory=dict)  # what it wrote where a fixed value won
-    docs: dict[Path, str] = field(default_factory=dict)
+    defined: set[KeyPath] = field(default_factory=set)  # paths the layer itself wrote (not the patch)
+    originals: dict[KeyPath, Any] = field(default_factory=dict)  # what it wrote where a fixed value won
+    docs: dict[KeyPath, str] = field(default_factory=dict)
 
 
 class FixedDict(dict):
@@ -39,13 +39,13 @@ class FixedDict(dict):
     that ``opt = {'lr': 0.1}`` followed by ``opt['lr'] = 0.2`` still honours ``opt.lr=0.01``.
     """
 
-    def __init__(self, fixed: Node | None, path: Path, force: bool):
+    def __init__(self, fixed: Node | None, path: KeyPath, force: bool):
         super().__init__()
         self._fixed = fixed if isinstance(fixed, Merge) else Merge()
         self._path = path
         self._force = force
         self.assigned: dict[Any, None] = {}  # ordered set of keys the scope wrote
-        self.originals: dict[Path, Any] = {}
+        self.originals: dict[KeyPath, Any] = {}
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.assigned[key] = None
@@ -87,12 +87,12 @@ class FixedDict(dict):
         """Make names readable as they are (the scope function's globals and closure), not config."""
         dict.update(self, names)
 
-    def result(self, docs: dict[Path, str] | None = None) -> LayerResult:
+    def result(self, docs: dict[KeyPath, str] | None = None) -> LayerResult:
         out = LayerResult(entries={}, docs=docs or {})
         self._collect(out, self._path, out.entries, top=True)
         return out
 
-    def _collect(self, out: LayerResult, base: Path, target: dict, top: bool) -> None:
+    def _collect(self, out: LayerResult, base: KeyPath, target: dict, top: bool) -> None:
         out.originals.update(self.originals)
         for key in self.assigned:
             value = dict.__getitem__(self, key)
@@ -103,7 +103,7 @@ class FixedDict(dict):
             target[key] = _plain(value, path, out)
 
 
-def _plain(value: Any, path: Path, out: LayerResult) -> Any:
+def _plain(value: Any, path: KeyPath, out: LayerResult) -> Any:
     """Turn FixedDicts back into plain containers, recording the paths their scope defined."""
     if isinstance(value, FixedDict):
         plain: dict = {}
@@ -123,7 +123,7 @@ class ConfigLayer:
 
     name: str
 
-    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: Path, force: bool) -> LayerResult:
+    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool) -> LayerResult:
         raise NotImplementedError
 
 
@@ -136,7 +136,7 @@ class ConfigDict(ConfigLayer):
         self.values = values
         self.name = name
 
-    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: Path, force: bool) -> LayerResult:
+    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool) -> LayerResult:
         namespace = _namespace(preset, fixed, path, force)
         for key, value in self.values.items():
             namespace[key] = value
@@ -162,7 +162,7 @@ class ConfigScope(ConfigLayer):
             self._code, self._docs = compile_scope_body(self.func)
         return self._code
 
-    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: Path, force: bool) -> LayerResult:
+    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool) -> LayerResult:
         code = self._compile()
         visible = dict(self.func.__globals__)
         for name, cell in zip(self.func.__code__.co_freevars, self.func.__closure__ or ()):
@@ -183,7 +183,7 @@ class ConfigScope(ConfigLayer):
 
 
 def _namespace(
-    preset: dict[str, Any], fixed: Node | None, path: Path, force: bool, visible: dict[str, Any] | None = None
+    preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool, visible: dict[str, Any] | None = None
 ) -> FixedDict:
     namespace = FixedDict(fixed, path, force)
     if visible:

@@ -27,7 +27,7 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_update_token(token: str) -> tuple[patch.Path, patch.Node]:
+def parse_update_token(token: str) -> tuple[patch.KeyPath, patch.Node]:
     """``key=value`` or ``key:=value`` into the path it fixes and its node; a clear error for bad tokens."""
     key, sep, text = token.partition("=")
     replace = key.endswith(":")

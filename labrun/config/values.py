@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-from labrun.config.patch import Path, format_path
+from labrun.config.patch import KeyPath, format_path
 from labrun.errors import ConfigError
 
 
-def check_key(key: Any, path: Path) -> None:
+def check_key(key: Any, path: KeyPath) -> None:
     """Refuse keys that MongoDB or dotted command-line paths cannot address."""
     where = format_path(path + (key,))
     if not isinstance(key, str):
@@ -29,8 +29,14 @@ def check_key(key: Any, path: Path) -> None:
         raise ConfigError(f"an empty config key at '{format_path(path)}'; give it a name")
 
 
-def to_jsonable(value: Any, path: Path = (), force: bool = False,
-                on_key: Callable[[Any, Path], None] | None = check_key) -> Any:
+def storable(value: Any) -> Any:
+    """What a store can hold of a run's info, result or artifact metadata: JSON values, anything else as its
+    repr. Never an error (unlike ``to_jsonable`` for the config, whose checks protect what users set)."""
+    return to_jsonable(value, force=True, on_key=None)
+
+
+def to_jsonable(value: Any, path: KeyPath = (), force: bool = False,
+                on_key: Callable[[Any, KeyPath], None] | None = check_key) -> Any:
     """A copy of ``value`` made only of dict, list, str, int, float, bool and None.
 
     With ``force``, values JSON cannot hold are stored as their repr instead of raising.
