@@ -1,9 +1,7 @@
-"""The file store's metric files: ``metrics.jsonl`` appended while the run goes on, and Sacred's
-``metrics.json`` rendered from it when the run ends.
+"""The file store's metric files: ``metrics.jsonl`` appended while the run goes on (its format and reader:
+labrun/metrics_file.py), and Sacred's ``metrics.json`` rendered from it when the run ends.
 
-``metrics.jsonl`` holds one batch per line, ``{"name": ..., "points": B64}`` (the journal's encoding, see
-docs/journal.md), so appending costs no formatting and a crash loses at most
-the line being written. ``metrics.json`` is rendered a slice at a time into a scratch file, then assembled in
+``metrics.json`` is rendered a slice at a time into a scratch file, then assembled in
 Sacred's field order: memory stays flat however many points a run logs.
 """
 
@@ -11,17 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 from typing import IO, Any, Iterator, Mapping
 
 from labrun import metric_stats
 from labrun.atomic_file import append_whole, atomic_open
-from labrun.metric_codec import FIELDS, POINT_CHARS, Series, decode, encode, new_series, split_points
+from labrun.metric_codec import FIELDS, POINT_CHARS, decode, encode
+from labrun.metrics_file import JSONL, batches
 from labrun.timestamps import iso_json_items
 
-JSONL = "metrics.jsonl"
-logger = logging.getLogger("labrun.file_store")
 RENDER_POINTS = 4096  # points rendered at once: their temporary objects fit in memory freed by the last slice
 
 
@@ -34,48 +30,6 @@ def append_batches(run_dir: str, metrics: Mapping[str, Mapping[str, Any]]) -> No
         pieces += [b'{"name":%s,"points":"' % json.dumps(name).encode("utf-8"), encode(series), b'"}\n']
     with open(os.path.join(run_dir, JSONL), "ab", buffering=0) as f:
         append_whole(f, pieces)
-
-
-def _batches(run_dir: str) -> Iterator[tuple[str, bytes | memoryview | str]]:
-    """Every whole batch in metrics.jsonl, its points still base64. A line cut short (a process killed
-    mid-write; a full disk under labrun before 0.4, whose retried batch then followed on the same line) is
-    skipped with a warning: the points of every whole line are still read."""
-    path = os.path.join(run_dir, JSONL)
-    if not os.path.exists(path):
-        return
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
-            batch = _parse_batch(line)
-            if batch is None:
-                logger.warning("%s: line %d is cut short or damaged; skipped (the other lines are read)", path,
-                               number)
-                continue
-            yield batch
-
-
-def _parse_batch(line: bytes) -> tuple[str, bytes | memoryview | str] | None:
-    """A metrics.jsonl line as (name, base64 points), or None when it is not a whole batch."""
-    if not line.endswith(b"\n"):
-        return None
-    split = split_points(line, 0, len(line) - 1)
-    if split is not None:
-        return (split[0]["name"], split[1]) if "name" in split[0] and len(split[1]) % POINT_CHARS == 0 else None
-    try:
-        batch = json.loads(line)
-        return batch["name"], batch["points"]
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def read_metrics(run_dir: str) -> dict[str, Series]:
-    """Every recorded point, by metric (also after the run was killed)."""
-    merged: dict[str, Series] = {}
-    for name, text in _batches(run_dir):
-        series = merged.setdefault(name, new_series())
-        batch = decode(text)
-        for field in FIELDS:
-            series[field].extend(batch[field])
-    return merged
 
 
 def _render(field: str, values: Any) -> bytes:
@@ -100,7 +54,7 @@ def write_metrics_json(run_dir: str) -> dict[str, dict[str, Any]]:
     stats: dict[str, dict[str, Any]] = {}
     scratch_path = os.path.join(run_dir, ".metrics.json.parts")
     with open(scratch_path, "w+b") as scratch, _removed_after(scratch_path):
-        for name, text in _batches(run_dir):
+        for name, text in batches(run_dir):
             pieces = index.setdefault(name, {field: [] for field in FIELDS})
             for start in range(0, len(text), RENDER_POINTS * POINT_CHARS):  # a stored batch may be 250k points
                 batch = decode(text[start:start + RENDER_POINTS * POINT_CHARS])

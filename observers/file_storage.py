@@ -22,7 +22,8 @@ from labrun.atomic_file import append_whole, atomic_open, claim_folder, write_js
 from labrun.observer import RunObserver, id_asked_for
 from labrun import metric_stats
 from labrun.metric_codec import caught_up, unseen_points
-from labrun.observers.file_metrics import append_batches, read_metrics, write_metrics_json
+from labrun.metrics_file import read_metrics
+from labrun.observers.file_metrics import append_batches, write_metrics_json
 
 
 

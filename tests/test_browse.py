@@ -258,7 +258,8 @@ def test_reading_stores_never_imports_the_run_machinery(study):
                          timeout=HANG_GUARD, cwd=ROOT)
     loaded = set(out.stdout.split("MODULES ", 1)[1].split())
     machinery = {"labrun.run", "labrun.experiments", "labrun.journal", "labrun.dispatcher", "labrun.recorder",
-                 "labrun.observers.file_storage", "labrun.observers.mongo"}
+                 "labrun.recording", "labrun.observers.file_storage", "labrun.observers.file_metrics",
+                 "labrun.observers.mongo"}
     assert not loaded & machinery, loaded & machinery
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from labrun.observers.file_metrics import read_metrics
+from labrun.metrics_file import read_metrics
 
 HANG_GUARD = 300  # seconds: only a hang fails on it, never a slow machine
 

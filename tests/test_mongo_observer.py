@@ -454,7 +454,7 @@ def test_sync_delivers_a_killed_run_to_every_store_once(exp, tmp_path):
     `labrun sync`; the file store and TensorBoard, which had it already, hold every point exactly once."""
     import signal
 
-    from labrun.observers.file_metrics import read_metrics
+    from labrun.metrics_file import read_metrics
     from test_tensorboard_mlflow import accumulator
 
     port = free_port()

@@ -170,7 +170,7 @@ def test_sigkill_leaves_parseable_record_and_metrics_up_to_the_last_second(exp):
     proc.wait(10)
     run = load(exp)  # parses: run.json is only ever replaced whole
     assert run["status"] == "RUNNING"
-    from labrun.observers.file_metrics import read_metrics
+    from labrun.metrics_file import read_metrics
 
     ticks = read_metrics(str(exp.path.parent / "runs" / "1"))["tick"]["values"]
     assert ticks and killed_at - max(ticks) < 1.5, f"last point {killed_at - max(ticks):.2f} s before the kill"

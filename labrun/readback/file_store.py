@@ -85,7 +85,7 @@ class FileStoreReader(RunStore):
         metrics.json."""
         folder = os.path.join(self.basedir, str(run_id))
         if os.path.exists(os.path.join(folder, "metrics.jsonl")):
-            from labrun.observers.file_metrics import read_metrics
+            from labrun.metrics_file import read_metrics
 
             return read_metrics(folder)
         path = os.path.join(folder, "metrics.json")
