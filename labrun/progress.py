@@ -14,7 +14,7 @@ class ProgressLine:
     def __init__(self, stream: IO[str] | None = None, interval: float = 0.2):
         self.stream = stream or sys.stderr
         self.interval = interval
-        self.enabled = _is_terminal(self.stream)
+        self.enabled = is_terminal(self.stream)
         self._shown = 0
         self._last = 0.0
 
@@ -35,7 +35,8 @@ class ProgressLine:
             self._shown = 0
 
 
-def _is_terminal(stream: IO[str]) -> bool:
+def is_terminal(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal (False for pipes, files and closed or replaced streams)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

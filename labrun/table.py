@@ -18,10 +18,9 @@ def use_color(stream: IO[str]) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
+    from labrun.progress import is_terminal
+
+    return is_terminal(stream)
 
 
 def format_cell(value: Any, cut: bool = True) -> str:

@@ -10,6 +10,7 @@ import sys
 from typing import IO, Any, Callable, Sequence
 
 from labrun.errors import LabrunError
+from labrun.progress import is_terminal
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
 from labrun.readback.query import MISSING, check_keys, flatten, getter, value_of
 from labrun.readback.store import no_cyclic_gc
@@ -123,7 +124,7 @@ def list_runs(store_url: str, where: Sequence[str], sort: str | None, columns: s
         from labrun.suggest import did_you_mean
 
         raise LabrunError(f"--format takes {', '.join(FORMATS)}, got '{fmt}'{did_you_mean(fmt, FORMATS)}")
-    terminal = _is_terminal(out)
+    terminal = is_terminal(out)
     try:
         count = int(limit) if limit is not None else (TERMINAL_LIMIT if terminal and fmt == "table" else 0)
     except ValueError:
@@ -203,10 +204,3 @@ def _markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
     return "\n".join([line(headers), line(["---"] * len(headers)),
                       *(line([format_cell(v, cut=False) for v in row]) for row in rows)])
-
-
-def _is_terminal(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

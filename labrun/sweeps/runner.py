@@ -21,6 +21,7 @@ from typing import IO, Any, Iterator, Mapping, Sequence
 from labrun.env_vars import RUN_UID_ENV, SWEEP_ENV
 from labrun.errors import CommandLineError, LabrunError
 from labrun.progress import ProgressLine
+from labrun.table import duration
 from labrun.sweeps.grid import describe
 from labrun.sweeps.launchers import Launcher, Task
 from labrun.sweeps.plan import COMPLETED, PlannedRun, SweepPlan
@@ -278,9 +279,9 @@ class SweepProgress:
         left = self.total - self.done
         eta = ""
         if self.done and left:
-            eta = f", ETA {_duration(elapsed / self.done * left)}"
+            eta = f", ETA {duration(elapsed / self.done * left)}"
         return (f"sweep {self.plan.id}: {self.done - self.failed} done, {self.failed} failed, "
-                f"{len(self.running)} running, {left - len(self.running)} waiting; {_duration(elapsed)}{eta}")
+                f"{len(self.running)} running, {left - len(self.running)} waiting; {duration(elapsed)}{eta}")
 
     def finish(self) -> None:
         self.line.show(self.text(), final=True)
@@ -295,12 +296,6 @@ def _tail(log: str) -> str:
     except OSError:
         return f"    (no output: {log} cannot be read)"
     return "\n".join("    " + line for line in lines) + f"\n    (all its output: {log})"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def sweep_command_text(argv: Sequence[str]) -> str:
