@@ -107,7 +107,7 @@ def timed(action, repeats: int) -> float:
 def to_mongo(store: str, url: str) -> None:
     import pymongo
 
-    from labrun.mongo_format import encode_keys
+    from labrun.stores.mongo_format import encode_keys
 
     client = pymongo.MongoClient(url)
     db = client.get_default_database()

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from labrun.lazy_exports import lazy_getattr
+from labrun._util.lazy_exports import lazy_getattr
 from labrun.version import __version__
 
 if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported on first use
     from labrun.errors import (CommandLineError, ConfigAddedError, ConfigError, DirtyRepositoryError, LabrunError,
                                MissingConfigError, NamedConfigNotFoundError, ObserverNotAvailableError,
                                ReadOnlyConfigError, SignatureError)
-    from labrun.experiments import Experiment, experiment
+    from labrun.experiment import Experiment, experiment
     from labrun.ingredient import Ingredient
     from labrun.observer import RunObserver
     from labrun.readback import open_store
     from labrun.run import Run, TimeoutInterrupt
 
 _EXPORTS = {
-    "Experiment": "labrun.experiments",
-    "experiment": "labrun.experiments",
+    "Experiment": "labrun.experiment",
+    "experiment": "labrun.experiment",
     "Ingredient": "labrun.ingredient",
     "Run": "labrun.run",
     "TimeoutInterrupt": "labrun.run",

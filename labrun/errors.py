@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from labrun.suggest import did_you_mean
+from labrun._util.suggest import did_you_mean
 
 
 class LabrunError(Exception):

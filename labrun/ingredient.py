@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence, TypeVar, overload
 
-from labrun.captured import Capture, capture
+from labrun.config.captured_function import CaptureState, capture
 from labrun.config.files import load_config_file
 from labrun.config.patch import KeyPath
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
@@ -56,7 +56,7 @@ class Ingredient:
         self.config_layers: list[ConfigLayer] = []
         self.named_configs: dict[str, ConfigLayer] = {}
         self.config_hooks: list[Callable[..., Any]] = []
-        self.captures: list[Capture] = []
+        self.captured_functions: list[CaptureState] = []
         self.commands: dict[str, Command] = {}
         self.pre_run_hooks: list[Callable[..., Any]] = []
         self.post_run_hooks: list[Callable[..., Any]] = []
@@ -124,7 +124,7 @@ class Ingredient:
             return lambda f: self.capture(f, prefix=prefix)
         path = self.config_path + (tuple(prefix.split(".")) if prefix else ())
         state, wrapper = capture(function, path)
-        self.captures.append(state)
+        self.captured_functions.append(state)
         return wrapper
 
     @overload
@@ -170,7 +170,7 @@ class Ingredient:
     def accepted_keys(self) -> dict[KeyPath, set[str]]:
         """Config keys that captured functions take, by the config path they read from."""
         accepted: dict[KeyPath, set[str]] = {}
-        for state in self.captures:
+        for state in self.captured_functions:
             accepted.setdefault(state.config_path, set()).update(state.config_keys())
         return accepted
 
@@ -204,5 +204,5 @@ class Ingredient:
         return out
 
 
-def iter_captures(ingredients: Iterable[Ingredient]) -> list[Capture]:
-    return [state for ing in ingredients for state in ing.captures]
+def iter_captured_functions(ingredients: Iterable[Ingredient]) -> list[CaptureState]:
+    return [state for ing in ingredients for state in ing.captured_functions]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
+from labrun.stores.record import RunRecord
 
 
 class RunObserver:
@@ -20,7 +21,7 @@ class RunObserver:
     def name(self) -> str:
         return type(self).__name__
 
-    def started(self, record: dict[str, Any], _id: Any) -> Any:
+    def started(self, record: RunRecord, _id: Any) -> Any:
         """A run started (``record`` is the run record). Return the id used, or None; ``_id`` is the id
         chosen by a higher-priority observer (or ``--id``), to be used when given.
 
@@ -28,12 +29,12 @@ class RunObserver:
         """
         return _id
 
-    def find_run(self, record: dict[str, Any]) -> Any:
+    def find_run(self, record: RunRecord) -> Any:
         """The id under which this store holds the run with ``record["uid"]``, or None if it holds none.
         ``labrun sync`` asks before replaying a killed run's journal; a store that cannot tell keeps this."""
         raise NotImplementedError(f"{self.name} cannot look a run up by its uid")
 
-    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+    def resumed(self, record: RunRecord, _id: Any) -> None:
         """Go on recording a run that this store named ``_id`` in another process (``labrun sync`` replays
         the rest of its journal next). Replayed events may include some that reached the store before the
         failure: a store skips metric points not newer than its newest (``metric_codec.first_unseen``) and
@@ -100,7 +101,7 @@ class SacredObserverAdapter(RunObserver):
         function = getattr(self.observer, method, None)
         return function(*args) if callable(function) else None
 
-    def started(self, record: dict[str, Any], _id: Any) -> Any:
+    def started(self, record: RunRecord, _id: Any) -> Any:
         self._output, self._info = "", dict(record.get("info") or {})
         experiment = {**record["experiment"], "sources": []}  # Sacred's observers get them with the start
         method = "queued_event" if record.get("status") == "QUEUED" else "started_event"
@@ -151,13 +152,13 @@ def adapt(observer: Any) -> Any:
 
 def observer_url(observer: Any) -> str | None:
     """The URL that rebuilds ``observer``, credentials redacted; None for one without (added as an object)."""
-    from labrun.redact import redact_url
+    from labrun._util.redact import redact_url
 
     url = getattr(observer, "url", None)
     return redact_url(url) if url else None
 
 
-def id_asked_for(record: dict[str, Any]) -> bool:
+def id_asked_for(record: RunRecord) -> bool:
     """Whether the user chose the run's id (``--id``): a store must then use it or fail, not pick another."""
     return (record.get("meta") or {}).get("options", {}).get("--id") not in (None, "", False)
 

@@ -1,6 +1,6 @@
 """A run: one execution of a command with a fixed config, its user API and its status from start to end.
 
-Everything a run produces is stored through its ``Recording`` (labrun/recording.py) as journal events; observers
+Everything a run produces is stored through its ``Recording`` (labrun/recording/session.py) as journal events; observers
 are fed from the journal by background threads, so nothing in the training loop waits on disk, network or an
 observer (docs/journal.md).
 """
@@ -16,16 +16,17 @@ import time
 from array import array
 from typing import Any, Callable, Sequence
 
-from labrun.artifact_names import check_artifact_name, numbered
-from labrun.captured import Capture
+from labrun.stores.artifact_names import check_artifact_name, numbered
+from labrun.config.captured_function import CaptureState
 from labrun.config.resolve import ResolvedConfig
 from labrun.config.values import storable
-from labrun.env_vars import RUN_UID_ENV
-from labrun.options import Options
+from labrun._util.env_vars import RUN_UID_ENV
+from labrun.cli.options import Options
 from labrun.provenance.host import host_basics
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
+from labrun.stores.record import ExperimentInfo, RunRecord
 from labrun.seeding import seed_globals
-from labrun.timestamps import iso, utcnow
+from labrun._util.timestamps import iso, utcnow
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
@@ -61,7 +62,7 @@ class Run:
     def __init__(
         self,
         *,
-        experiment_info: dict[str, Any],
+        experiment_info: ExperimentInfo,
         command: str,
         main_function: Callable[[], Any],
         resolved: ResolvedConfig,
@@ -71,7 +72,7 @@ class Run:
         info: dict[str, Any] | None,
         observers: Sequence[Any],
         provenance: Callable[[], dict[str, Any]] | None = None,
-        captures: Sequence[Capture],
+        captured_functions: Sequence[CaptureState],
         pre_run_hooks: Sequence[Callable[[], Any]] = (),
         post_run_hooks: Sequence[Callable[[], Any]] = (),
         observed: bool = True,
@@ -93,7 +94,7 @@ class Run:
         self.environment: dict[str, Any] = {}
         self._sources: list[dict[str, str]] = []  # found at the start: {"path", "abspath", "md5"}
         self.observed = observed
-        self.captures = list(captures)
+        self.captured_functions = list(captured_functions)
         self.pre_run_hooks = list(pre_run_hooks)
         self.post_run_hooks = list(post_run_hooks)
         self.status: str | None = None
@@ -104,7 +105,7 @@ class Run:
         self.artifacts: list[str] = []
         self.resources: list[list[str]] = []
         self._metrics: dict[str, MetricBuffer] = {}
-        self._recording: Any = None  # a labrun.recording.Recording while an observed run goes on
+        self._recording: Any = None  # a labrun.recording.session.Recording while an observed run goes on
         self.stores_behind: list[str] = []  # observers that had not confirmed the whole run when it returned
 
     @property
@@ -177,14 +178,14 @@ class Run:
         if self.observed and not self.observers:
             _tell_about_observers()
         seed_globals(self.seed)
-        for state in self.captures:
+        for state in self.captured_functions:
             state.bind(self, self.config, self.seed)
         self.start_time = utcnow()
         self.status = RUNNING
         restore_signal = _handle_sigterm()
         try:
             if self.observers:
-                from labrun.recording import Recording
+                from labrun.recording.session import Recording
 
                 recording = Recording(self)
                 self._id = recording.start()
@@ -202,7 +203,7 @@ class Run:
             self.status = INTERRUPTED
             raise
         except BaseException as exc:
-            from labrun.tracebacks import format_user_traceback
+            from labrun._util.tracebacks import format_user_traceback
 
             self.status = TIMEOUT if isinstance(exc, TimeoutInterrupt) else FAILED
             self.fail_trace = format_user_traceback(exc).splitlines(keepends=True)
@@ -210,7 +211,7 @@ class Run:
         finally:
             self.stop_time = utcnow()
             restore_signal()
-            for state in self.captures:
+            for state in self.captured_functions:
                 state.unbind()
             if self._recording is not None:
                 self._recording.finish()
@@ -248,7 +249,7 @@ class Run:
         """The metrics logged and not yet taken by the recorder, by name."""
         return self._metrics
 
-    def start_record(self) -> dict[str, Any]:
+    def start_record(self) -> RunRecord:
         """The run record every store starts from (Sacred's run.json fields, plus ``uid``)."""
         started = iso(self.start_time or utcnow())
         return {
@@ -258,7 +259,7 @@ class Run:
             "host": self.host or host_basics(),  # unobserved runs skip the full capture
             "meta": storable(self.meta_info),
             "config": self.config,
-            "status": self.status,
+            "status": self.status or RUNNING,  # None only before the run starts
             "start_time": started,
             "heartbeat": started,
             "result": None,
@@ -270,7 +271,7 @@ class Run:
 
     def _queue(self) -> None:
         """-q: record the run as QUEUED without running it."""
-        from labrun.recording import Recording
+        from labrun.recording.session import Recording
 
         self.status = QUEUED
         if self.observers:

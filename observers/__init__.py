@@ -1,6 +1,6 @@
 """Observer backends, installed as ``labrun.observers``; each is imported only when used.
 
-Observers are chosen by URL (``-o file://runs``; see ``labrun.observer_registry``) or added to
+Observers are chosen by URL (``-o file://runs``; see ``labrun.recording.registry``) or added to
 ``ex.observers`` directly: ``from labrun.observers import FileStorageObserver`` (as from sacred.observers).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from labrun.lazy_exports import lazy_getattr
+from labrun._util.lazy_exports import lazy_getattr
 
 if TYPE_CHECKING:  # what a type checker sees; at run time each backend is imported on first use
     from labrun.observers.file_storage import FileStorageObserver

@@ -1,5 +1,5 @@
 """The file store's metric files: ``metrics.jsonl`` appended while the run goes on (its format and reader:
-labrun/metrics_file.py), and Sacred's ``metrics.json`` rendered from it when the run ends.
+labrun/stores/metrics_file.py), and Sacred's ``metrics.json`` rendered from it when the run ends.
 
 ``metrics.json`` is rendered a slice at a time into a scratch file, then assembled in
 Sacred's field order: memory stays flat however many points a run logs.
@@ -12,11 +12,11 @@ import json
 import os
 from typing import IO, Any, Iterator, Mapping
 
-from labrun import metric_stats
-from labrun.atomic_file import append_whole, atomic_open
-from labrun.metric_codec import FIELDS, POINT_CHARS, decode, encode
-from labrun.metrics_file import JSONL, batches
-from labrun.timestamps import iso_json_items
+from labrun.stores import metric_stats
+from labrun._util.atomic_file import append_whole, atomic_open
+from labrun.recording.metric_codec import FIELDS, POINT_CHARS, decode, encode
+from labrun.stores.metrics_file import JSONL, batches
+from labrun._util.timestamps import iso_json_items
 
 RENDER_POINTS = 4096  # points rendered at once: their temporary objects fit in memory freed by the last slice
 

@@ -17,13 +17,14 @@ import os
 import shutil
 from typing import Any
 
-from labrun.artifact_names import check_artifact_name
-from labrun.atomic_file import append_whole, atomic_open, claim_folder, write_json_atomic
+from labrun.stores.artifact_names import check_artifact_name
+from labrun._util.atomic_file import append_whole, atomic_open, claim_folder, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
-from labrun import metric_stats
-from labrun.metric_codec import caught_up, unseen_points
-from labrun.metrics_file import read_metrics
+from labrun.stores import metric_stats
+from labrun.recording.metric_codec import caught_up, unseen_points
+from labrun.stores.metrics_file import read_metrics
 from labrun.observers.file_metrics import append_batches, write_metrics_json
+from labrun.stores.record import RunRecord
 
 
 
@@ -55,7 +56,7 @@ class FileStorageObserver(RunObserver):
         return f"file://{self.basedir}"
 
     # -- events ------------------------------------------------------------------------------------------
-    def started(self, record: dict[str, Any], _id: Any) -> Any:
+    def started(self, record: RunRecord, _id: Any) -> Any:
         if self.run_dir is not None and self._uid == record["uid"]:  # a retried start keeps its folder
             _id = os.path.basename(self.run_dir)
             _id = int(_id) if _id.isdigit() else _id
@@ -75,7 +76,7 @@ class FileStorageObserver(RunObserver):
         self._save_run()
         return _id
 
-    def find_run(self, record: dict[str, Any]) -> Any:
+    def find_run(self, record: RunRecord) -> Any:
         """The run folder whose run.json has this uid (newest first): only `labrun sync` asks."""
         if not os.path.isdir(self.basedir):
             return None
@@ -90,7 +91,7 @@ class FileStorageObserver(RunObserver):
                 continue
         return None
 
-    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+    def resumed(self, record: RunRecord, _id: Any) -> None:
         self.run_dir, self._uid = os.path.join(self.basedir, str(_id)), record["uid"]
         with open(self._path("run.json"), encoding="utf-8") as f:
             self.run_entry = json.load(f)

@@ -24,12 +24,13 @@ import shutil
 import tempfile
 from typing import Any
 
-from labrun.artifact_names import check_artifact_name, safe_filename
+from labrun.stores.artifact_names import check_artifact_name, safe_filename
 from labrun.config.values import flatten
-from labrun.metric_codec import first_unseen
+from labrun.recording.metric_codec import first_unseen
 from labrun.observer import RunObserver, require_package
-from labrun.redact import redact_url
-from labrun.timestamps import posix
+from labrun._util.redact import redact_url
+from labrun._util.timestamps import posix
+from labrun.stores.record import RunRecord
 
 STATUS = {"COMPLETED": "FINISHED", "FAILED": "FAILED", "INTERRUPTED": "KILLED", "TIMEOUT": "KILLED",
           "QUEUED": "SCHEDULED", "RUNNING": "RUNNING"}
@@ -98,7 +99,7 @@ class MlflowObserver(RunObserver):
         return self._client
 
     # -- events ---------------------------------------------------------------------------------------------
-    def started(self, record: dict[str, Any], _id: Any) -> Any:
+    def started(self, record: RunRecord, _id: Any) -> Any:
         client = self.client
         experiment_id = self._experiment_id(record)
         found = self._find(experiment_id, record["uid"])
@@ -114,7 +115,7 @@ class MlflowObserver(RunObserver):
         self._log_json("config.json", record["config"])
         return _id if _id is not None else self.run_uuid
 
-    def find_run(self, record: dict[str, Any]) -> Any:
+    def find_run(self, record: RunRecord) -> Any:
         found = self._find(self._experiment_id(record), record["uid"])
         if found is None:
             return None
@@ -123,7 +124,7 @@ class MlflowObserver(RunObserver):
             return found.info.run_id
         return int(tag) if tag.isdigit() else tag
 
-    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+    def resumed(self, record: RunRecord, _id: Any) -> None:
         found = self._find(self._experiment_id(record), record["uid"])
         if found is None:
             raise LookupError(f"run {record['uid']} is not in MLflow at {redact_url(self.tracking_uri)} any more")
@@ -195,7 +196,7 @@ class MlflowObserver(RunObserver):
             self._output = None
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _experiment_id(self, record: dict[str, Any]) -> str:
+    def _experiment_id(self, record: RunRecord) -> str:
         name = self.experiment_name or record["experiment"]["name"]
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
@@ -221,7 +222,7 @@ class MlflowObserver(RunObserver):
                                        max_results=1)
         return runs[0] if runs else None
 
-    def _tags(self, record: dict[str, Any], _id: Any) -> dict[str, str]:
+    def _tags(self, record: RunRecord, _id: Any) -> dict[str, str]:
         experiment = record["experiment"]
         host = record.get("host") or {}
         tags = {
@@ -233,8 +234,9 @@ class MlflowObserver(RunObserver):
         }
         if _id is not None:
             tags["labrun.run_id"] = str(_id)
-        if experiment.get("mainfile"):
-            tags["mlflow.source.name"] = os.path.join(experiment.get("base_dir", ""), experiment["mainfile"])
+        mainfile = experiment.get("mainfile")
+        if mainfile:
+            tags["mlflow.source.name"] = os.path.join(experiment.get("base_dir", ""), mainfile)
         repositories = experiment.get("repositories") or []
         if repositories:
             repo = repositories[0]

@@ -20,13 +20,14 @@ import mimetypes
 import time
 from typing import Any
 
-from labrun import metric_stats
-from labrun.metric_codec import GIL_SLICE, caught_up, unseen_points
-from labrun.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, decode_keys, encode_keys,
+from labrun.stores import metric_stats
+from labrun.recording.metric_codec import GIL_SLICE, caught_up, unseen_points
+from labrun.stores.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, decode_keys, encode_keys,
                                  parse_mongo_url, url_options)
 from labrun.observer import RunObserver, id_asked_for, require_package
 from labrun.observers.metric_summary import Summary
-from labrun.redact import redact_url
+from labrun._util.redact import redact_url
+from labrun.stores.record import RunRecord
 
 logger = logging.getLogger("labrun.mongo")
 FORMAT = "MongoObserver-0.7.0"  # Sacred's format tag: readers of Sacred's runs accept the documents
@@ -193,7 +194,7 @@ class MongoObserver(RunObserver):
         return self._connect()[self.location.metrics]
 
     # -- events ---------------------------------------------------------------------------------------------
-    def started(self, record: dict[str, Any], _id: Any) -> Any:
+    def started(self, record: RunRecord, _id: Any) -> Any:
         from pymongo.errors import DuplicateKeyError
 
         runs = self._runs
@@ -225,11 +226,11 @@ class MongoObserver(RunObserver):
             return candidate
         raise RuntimeError(f"could not claim a run id in {self.redacted_url} after 1000 attempts")
 
-    def find_run(self, record: dict[str, Any]) -> Any:
+    def find_run(self, record: RunRecord) -> Any:
         found = self._runs.find_one({"uid": record["uid"]}, {"_id": 1})
         return found["_id"] if found else None
 
-    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+    def resumed(self, record: RunRecord, _id: Any) -> None:
         """Go on recording the run stored under ``_id`` (another process, or an earlier attempt, started it)."""
         self._reset(_id, record["uid"])
         doc = self._runs.find_one({"_id": _id}, {"info": 1, "result": 1, "captured_out": 1,
@@ -261,7 +262,7 @@ class MongoObserver(RunObserver):
                     {"files_id": self.output_file, "n": self.output_length // CHUNK_SIZE})
                 self.output_partial = bytes(chunk["data"]) if chunk else b""
 
-    def _run_document(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _run_document(self, record: RunRecord) -> dict[str, Any]:
         experiment = {**record["experiment"], "sources": []}
         if record.get("environment"):  # shown by Omniboard under "Experiment Details"
             experiment["environment"] = record["environment"]

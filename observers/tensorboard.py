@@ -22,12 +22,13 @@ import struct
 import time
 from typing import Any, Callable
 
-from labrun.artifact_names import check_artifact_name, safe_filename
-from labrun.atomic_file import claim_folder
+from labrun.stores.artifact_names import check_artifact_name, safe_filename
+from labrun._util.atomic_file import claim_folder
 from labrun.config.values import flatten
-from labrun.metric_codec import caught_up, unseen_points
+from labrun.recording.metric_codec import caught_up, unseen_points
 from labrun.observer import RunObserver, id_asked_for, require_package
-from labrun.timestamps import posix
+from labrun._util.timestamps import posix
+from labrun.stores.record import RunRecord
 
 FLOAT = struct.Struct("<f")
 DOUBLE = struct.Struct("<d")
@@ -120,7 +121,7 @@ class TensorBoardObserver(RunObserver):
         return f"TensorBoardObserver({self.logdir!r})"
 
     # -- events -------------------------------------------------------------------------------------------
-    def started(self, record: dict[str, Any], _id: Any) -> Any:
+    def started(self, record: RunRecord, _id: Any) -> Any:
         if self._uid == record["uid"] and self.run_dir is not None:  # a retried start
             return _id
         name = safe_filename(record["experiment"]["name"])
@@ -134,7 +135,7 @@ class TensorBoardObserver(RunObserver):
                                 start)])
         return _id
 
-    def find_run(self, record: dict[str, Any]) -> Any:
+    def find_run(self, record: RunRecord) -> Any:
         """The run whose event file carries this uid in its name: only `labrun sync` asks."""
         suffix = f".{record['uid']}.labrun"
         if os.path.isdir(self.logdir):
@@ -145,7 +146,7 @@ class TensorBoardObserver(RunObserver):
                     return int(tail) if tail.isdigit() else tail
         return None
 
-    def resumed(self, record: dict[str, Any], _id: Any) -> None:
+    def resumed(self, record: RunRecord, _id: Any) -> None:
         self.run_dir = os.path.join(self.logdir, _folder_name(safe_filename(record["experiment"]["name"]), _id))
         if not os.path.isdir(self.run_dir):
             raise FileNotFoundError(f"the TensorBoard run folder {self.run_dir} is gone")

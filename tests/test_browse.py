@@ -53,7 +53,7 @@ def main(lr, model, mode, steps, _run):
 
 
 def labrun(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "labrun.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labrun", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=HANG_GUARD, env={**os.environ, "NO_COLOR": "1"})
 
 
@@ -250,23 +250,23 @@ def test_runs_recorded_before_metric_summaries_still_list(study, tmp_path):
 
 
 def test_reading_stores_never_imports_the_run_machinery(study):
-    code = ("import sys; from labrun.cli import main\n"
+    code = ("import sys; from labrun.cli.tool import main\n"
             "for args in (['ls', sys.argv[1]], ['show', sys.argv[1] + '/1'], ['compare', sys.argv[1], '1', '2']):\n"
             "    main(args)\n"
             "print('MODULES', ' '.join(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code, study["file"]], capture_output=True, text=True,
                          timeout=HANG_GUARD, cwd=ROOT)
     loaded = set(out.stdout.split("MODULES ", 1)[1].split())
-    machinery = {"labrun.run", "labrun.experiments", "labrun.journal", "labrun.dispatcher", "labrun.recorder",
-                 "labrun.recording", "labrun.observers.file_storage", "labrun.observers.file_metrics",
-                 "labrun.observers.mongo"}
+    machinery = {"labrun.run", "labrun.experiment", "labrun.recording.journal", "labrun.recording.dispatcher",
+                 "labrun.recording.recorder", "labrun.recording.session", "labrun.observers.file_storage",
+                 "labrun.observers.file_metrics", "labrun.observers.mongo"}
     assert not loaded & machinery, loaded & machinery
 
 
 def test_metric_summaries_leave_nan_out_wherever_it_is():
     from array import array
 
-    from labrun import metric_stats
+    from labrun.stores import metric_stats
 
     nan = float("nan")
     stats = {}

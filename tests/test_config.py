@@ -323,7 +323,7 @@ def test_list_element_and_replace_updates():
         opt = {"name": "sgd", "lr": 0.1}
 
     from labrun.config.updates import parse_update_tokens
-    from labrun.options import Options
+    from labrun.cli.options import Options
 
     parsed = parse_update_tokens(["sizes.1=20", "opt:={'name': 'adam'}"])
     run = ex._create_run("print_config", parsed.fixed, [], None, None, Options())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from labrun.metrics_file import read_metrics
+from labrun.stores.metrics_file import read_metrics
 
 HANG_GUARD = 300  # seconds: only a hang fails on it, never a slow machine
 
@@ -130,7 +130,7 @@ def env_for(tmp_path, **extra):
 
 
 def sync(tmp_path, *args, env=None):
-    return subprocess.run([sys.executable, "-m", "labrun.cli", "sync", "--journal", str(tmp_path / "journal"), *args],
+    return subprocess.run([sys.executable, "-m", "labrun", "sync", "--journal", str(tmp_path / "journal"), *args],
                           capture_output=True, text=True, timeout=HANG_GUARD, env=env)
 
 
@@ -174,7 +174,7 @@ def test_a_full_disk_under_the_file_store_loses_and_corrupts_nothing(script, tmp
 
 def test_the_file_store_reader_skips_a_cut_line_and_reads_the_rest(tmp_path):
     """A metrics.jsonl that labrun before this fix left behind: a cut line with the retried batch glued to it."""
-    from labrun.metric_codec import encode_points
+    from labrun.recording.metric_codec import encode_points
     from array import array
 
     from labrun.readback.file_store import FileStoreReader
@@ -258,7 +258,7 @@ def test_one_sync_delivers_a_million_points_and_shows_progress_on_a_terminal(scr
         f.write(b'{"seq":999999,"type":"metr')  # a cut last line (a crash or a full disk)
     store.unlink()
     master, slave = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "labrun.cli", "sync", "--journal", str(tmp_path / "journal")],
+    process = subprocess.Popen([sys.executable, "-m", "labrun", "sync", "--journal", str(tmp_path / "journal")],
                                stdout=subprocess.PIPE, stderr=slave, text=True)
     os.close(slave)
     terminal = b""

@@ -79,7 +79,7 @@ def test_sklearn_study_browsed_as_docs_browse_shows(tmp_path):
     assert run_example("sklearn_study.py", "-F", "runs", "with", "model=svm", "C=10", cwd=tmp_path).returncode == 0
 
     def labrun(*args):
-        done = subprocess.run([sys.executable, "-m", "labrun.cli", *args], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-m", "labrun", *args], capture_output=True, text=True,
                               timeout=120, cwd=tmp_path, env={**__import__("os").environ, "NO_COLOR": "1"})
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -153,7 +153,7 @@ def test_third_party_observer_through_entry_points(tmp_path, monkeypatch):
 def test_missing_backend_is_reported_with_the_install_command(monkeypatch):
     import sys
 
-    from labrun.observer_registry import create_observer
+    from labrun.recording.registry import create_observer
 
     monkeypatch.setitem(sys.modules, "pymongo", None)  # as if pymongo were not installed
     with pytest.raises(ObserverNotAvailableError) as info:
@@ -168,8 +168,8 @@ def test_missing_backend_is_reported_with_the_install_command(monkeypatch):
 
 
 def test_tensorboard_and_mlflow_options_name_observer_urls():
-    from labrun.observer_registry import observer_urls
-    from labrun.options import Options
+    from labrun.recording.registry import observer_urls
+    from labrun.cli.options import Options
 
     urls = observer_urls(Options.from_mapping({"tensorboard": "logs", "mlflow": "http://127.0.0.1:5000"}))
     assert urls == ["tensorboard://logs", "mlflow+http://127.0.0.1:5000"]
@@ -177,7 +177,7 @@ def test_tensorboard_and_mlflow_options_name_observer_urls():
 
 
 def test_mongo_option_forms():
-    from labrun.observer_registry import mongo_url
+    from labrun.recording.registry import mongo_url
 
     assert mongo_url("mydb") == "mongodb://localhost:27017/mydb"
     assert mongo_url("host:1234:db.pre") == "mongodb://host:1234/db?collection_prefix=pre"
@@ -185,7 +185,7 @@ def test_mongo_option_forms():
 
 
 def test_redaction():
-    from labrun.redact import redact_url
+    from labrun._util.redact import redact_url
 
     assert redact_url("mongodb://alice:s3cret@db:27017/x?tls=true") == "mongodb://alice:***@db:27017/x?tls=true"
     assert redact_url("http://h/?token=abc&x=1") == "http://h/?token=***&x=1"

@@ -14,7 +14,7 @@ import pymongo
 import pytest
 from servers import SecantusServer, free_port
 
-from labrun.mongo_format import join_parts
+from labrun.stores.mongo_format import join_parts
 from labrun.readback import open_store
 from labrun.readback.mongo_store import MongoStoreReader
 
@@ -320,7 +320,7 @@ def test_a_server_absent_for_the_whole_run_gets_it_through_labrun_sync(exp, tmp_
     delivered = json.loads((journal / kept / "delivered.json").read_text())
     assert delivered["observers"][0]["url"] == url and delivered["observers"][0]["offset"] == 0
 
-    sync = [sys.executable, "-m", "labrun.cli", "sync", "--journal", str(journal)]
+    sync = [sys.executable, "-m", "labrun", "sync", "--journal", str(journal)]
     still_down = subprocess.run(sync, capture_output=True, text=True, timeout=60)
     assert still_down.returncode == 1 and "still behind" in still_down.stdout
     server = SecantusServer(str(tmp_path / "db"), port).start()
@@ -350,7 +350,7 @@ def test_sync_resumes_a_run_the_database_dropped_mid_way(exp, tmp_path, own_serv
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "labrun sync" in err, err
     own_server.start()
-    synced = subprocess.run([sys.executable, "-m", "labrun.cli", "sync"], capture_output=True, text=True, timeout=120)
+    synced = subprocess.run([sys.executable, "-m", "labrun", "sync"], capture_output=True, text=True, timeout=120)
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert_complete_ticks(url)
 
@@ -367,7 +367,7 @@ def test_credentials_never_reach_records_logs_or_the_journal(exp, mongo_server_u
         for name in files:
             if name.endswith(".json") or name.endswith(".jsonl"):
                 assert "s3cret" not in open(os.path.join(root, name), encoding="utf-8").read()
-    sync = subprocess.run([sys.executable, "-m", "labrun.cli", "sync"], capture_output=True, text=True, timeout=60)
+    sync = subprocess.run([sys.executable, "-m", "labrun", "sync"], capture_output=True, text=True, timeout=60)
     assert sync.returncode == 1 and "--url 'mongodb://alice:PASSWORD@" in sync.stdout
     assert "s3cret" not in sync.stdout + sync.stderr
 
@@ -386,7 +386,7 @@ def test_sacred_style_db_and_prefix(exp, mongo_server_url):
 
 def test_rerun_from_mongodb(exp, mongo_url):
     assert run_ok(exp, mongo_url, "with", "n=20").returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "labrun.cli", "rerun", mongo_url, "1", "--check"],
+    proc = subprocess.run([sys.executable, "-m", "labrun", "rerun", mongo_url, "1", "--check"],
                           capture_output=True, text=True, timeout=120, cwd=exp.path.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "check passed: run 2 matches run 1" in proc.stdout
@@ -454,7 +454,7 @@ def test_sync_delivers_a_killed_run_to_every_store_once(exp, tmp_path):
     `labrun sync`; the file store and TensorBoard, which had it already, hold every point exactly once."""
     import signal
 
-    from labrun.metrics_file import read_metrics
+    from labrun.stores.metrics_file import read_metrics
     from test_tensorboard_mlflow import accumulator
 
     port = free_port()
@@ -463,7 +463,7 @@ def test_sync_delivers_a_killed_run_to_every_store_once(exp, tmp_path):
     proc = subprocess.Popen([sys.executable, str(exp.path), "-m", url, "-F", str(runs), "--tensorboard", str(logs),
                              "with", "mode=wait", f"stop_file={stop_file}"], cwd=exp.path.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sync = [sys.executable, "-m", "labrun.cli", "sync"]
+    sync = [sys.executable, "-m", "labrun", "sync"]
     try:
         wait_for(lambda: (runs / "1" / "metrics.jsonl").exists() and read_metrics(str(runs / "1")).get("tick"), 60,
                  "ticks in the file store")

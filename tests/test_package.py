@@ -60,7 +60,7 @@ def test_setup_cfg_declares_extras_and_console_script():
     for extra in ["mongo", "mlflow", "tensorboard", "gpu", "plot", "all", "test"]:
         assert extra in extras
     assert "pymongo" in extras["mongo"] and "mlflow" in extras["mlflow"] and "nvidia-ml-py" in extras["gpu"]
-    assert "labrun = labrun.cli:main" in cfg["options.entry_points"]["console_scripts"]
+    assert "labrun = labrun.cli.tool:main" in cfg["options.entry_points"]["console_scripts"]
     for dep in ["wrapt", "pyyaml", "docopt-ng", "gitpython", "psutil"]:
         assert dep in cfg["options"]["install_requires"]
     assert "build-system" in (ROOT / "pyproject.toml").read_text()
@@ -85,15 +85,15 @@ def test_regular_install_wheel_contains_observers_subpackage(tmp_path):
 
 
 def test_console_script_version():
-    out = subprocess.run([sys.executable, "-m", "labrun.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "labrun", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("labrun ")
 
 
 def test_each_backend_is_described_once_and_the_docs_follow():
     import re
 
-    from labrun.observer_registry import BACKENDS, BUILTIN_SCHEMES
-    from labrun.options import SPEC_BY_LONG
+    from labrun.recording.registry import BACKENDS, BUILTIN_SCHEMES
+    from labrun.cli.options import SPEC_BY_LONG
 
     table = (ROOT / "docs" / "cli.md").read_text().split("## Observers by URL", 1)[1].split("\n## ", 1)[0]
     rows = {line.split("|")[1].strip(): line for line in table.splitlines()

@@ -12,7 +12,7 @@ import pytest
 
 from gitrepo import git, make_repo
 from labrun.provenance import environment, git as gitstate, host
-from labrun.provenance.capture import capture_provenance
+from labrun.provenance.gather import gather_provenance
 
 EXPERIMENT = """
 from labrun import Experiment
@@ -98,7 +98,7 @@ def test_empty_repository_has_no_commit_and_its_files_are_untracked(tmp_path):
 def test_no_repository_records_no_repositories(tmp_path):
     (tmp_path / "exp.py").write_text("x = 1\n")
     assert gitstate.repositories_of([str(tmp_path / "exp.py")]) == []
-    found = capture_provenance(str(tmp_path), str(tmp_path / "exp.py"), [], save_git=True)
+    found = gather_provenance(str(tmp_path), str(tmp_path / "exp.py"), [], save_git=True)
     assert found["repositories"] == []
     assert [s["path"] for s in found["sources"]] == ["exp.py"]
 
@@ -297,7 +297,7 @@ def test_print_dependencies_and_print_env_show_what_would_be_recorded(tmp_path, 
 def test_nothing_is_captured_for_help_print_config_or_unobserved_runs(tmp_path, script):
     exp = script("import sys\nfrom labrun import Experiment\nex = Experiment('e')\n@ex.main\ndef main():\n"
                  "    return 1\nex.run_commandline()\n"
-                 "print('CAPTURED' if 'labrun.provenance.capture' in sys.modules else 'NOTHING')\n")
+                 "print('CAPTURED' if 'labrun.provenance.gather' in sys.modules else 'NOTHING')\n")
     for args in (["--help"], ["print_config"], ["-u"], []):
         out = exp.run(*args)
         assert out.returncode == 0, out.stderr

@@ -32,7 +32,7 @@ def main(scale, _run):
 
 
 def labrun(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "labrun.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labrun", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, env=env)
 
 
@@ -152,8 +152,9 @@ def test_rerun_refuses_when_neither_the_commit_nor_the_sources_are_there(tmp_pat
 def test_reading_runs_back_never_imports_the_run_machinery(tmp_path):
     repo = dirty_repo(tmp_path)
     record_run(repo)
-    code = ("import sys; from labrun.cli import main; status = main(['rerun', 'runs/1', '--dry-run']); "
-            "bad = [m for m in ('labrun.run', 'labrun.experiments', 'labrun.journal', 'labrun.dispatcher') "
+    code = ("import sys; from labrun.cli.tool import main; status = main(['rerun', 'runs/1', '--dry-run']); "
+            "bad = [m for m in ('labrun.run', 'labrun.experiment', 'labrun.recording.journal', "
+            "'labrun.recording.dispatcher') "
             "if m in sys.modules]; print('LOADED', bad); sys.exit(status)")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -14,10 +14,10 @@ from array import array
 import pytest
 
 from labrun import Experiment
-from labrun.artifact_names import ArtifactNameError
+from labrun.stores.artifact_names import ArtifactNameError
 from labrun.observer import RunObserver
 from labrun.observers.file_storage import FileStorageObserver
-from labrun.timestamps import iso
+from labrun._util.timestamps import iso
 
 EXP = '''
 import os, sys, time
@@ -170,7 +170,7 @@ def test_sigkill_leaves_parseable_record_and_metrics_up_to_the_last_second(exp):
     proc.wait(10)
     run = load(exp)  # parses: run.json is only ever replaced whole
     assert run["status"] == "RUNNING"
-    from labrun.metrics_file import read_metrics
+    from labrun.stores.metrics_file import read_metrics
 
     ticks = read_metrics(str(exp.path.parent / "runs" / "1"))["tick"]["values"]
     assert ticks and killed_at - max(ticks) < 1.5, f"last point {killed_at - max(ticks):.2f} s before the kill"

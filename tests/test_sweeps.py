@@ -167,7 +167,7 @@ def test_four_run_sweep_in_the_file_store(sweep_script, tmp_path):
     assert "2 planned: 2 to run" in seeded.stdout
     assert {r["meta"]["sweep"]["seed"] for r in records(tmp_path / "runs")[8:]} == {7}
     # labrun ls finds a sweep's runs by its id
-    listed = subprocess.run([sys.executable, "-m", "labrun.cli", "ls", "runs", "--where", f"sweep={sweeps[0]['id']}",
+    listed = subprocess.run([sys.executable, "-m", "labrun", "ls", "runs", "--where", f"sweep={sweeps[0]['id']}",
                              "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD)
     assert sorted(run["id"] for run in json.loads(listed.stdout)) == list(range(1, 9))
 

@@ -103,7 +103,7 @@ def test_tensorboard_run_holds_every_point_the_hparams_session_and_texts(exp, tm
         assert [p.step for p in points] == stored[name]["steps"]
         assert [p.value for p in points] == pytest.approx(stored[name]["values"], rel=1e-6)  # float32
     first = acc.Scalars("loss")[0].wall_time
-    from labrun.timestamps import posix
+    from labrun._util.timestamps import posix
 
     assert abs(first - posix(stored["loss"]["timestamps"][0])) < 1e-3
     sessions = hparams(acc)

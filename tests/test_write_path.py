@@ -2,12 +2,12 @@
 
 from array import array
 
-from labrun import events
-from labrun.dispatcher import deliver_events
-from labrun.journal import Journal, read_events
-from labrun.metric_codec import decode, encode_points
+from labrun.recording import events
+from labrun.recording.dispatcher import deliver_events
+from labrun.recording.journal import Journal, read_events
+from labrun.recording.metric_codec import decode, encode_points
 from labrun.observer import RunObserver
-from labrun.recorder import metrics_event
+from labrun.recording.recorder import metrics_event
 
 
 class Collecting(RunObserver):
@@ -68,7 +68,7 @@ def test_delivery_resumes_from_the_offset_it_reached(tmp_path):
 
 
 def test_the_first_observer_that_answers_names_the_run_and_the_others_follow():
-    from labrun.dispatcher import RunId
+    from labrun.recording.dispatcher import RunId
 
     run_id = RunId(None, 3)
     assert run_id.wait_turn(0) is None
@@ -81,7 +81,7 @@ def test_the_first_observer_that_answers_names_the_run_and_the_others_follow():
 
 
 def test_a_failing_observer_is_retried_with_backoff(tmp_path):
-    from labrun.dispatcher import MAX_BACKOFF, Delivery, RunId
+    from labrun.recording.dispatcher import MAX_BACKOFF, Delivery, RunId
 
     class Flaky(Collecting):
         def __init__(self):

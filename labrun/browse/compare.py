@@ -11,7 +11,7 @@ from typing import IO, Any, Sequence
 from labrun.browse.ls import metric_names
 from labrun.errors import LabrunError
 from labrun.readback.query import flatten, gpus_of, short_commit
-from labrun.table import duration, render_table, use_color
+from labrun._util.table import duration, render_table, use_color
 
 Row = tuple[str, list[Any]]
 

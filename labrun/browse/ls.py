@@ -10,11 +10,11 @@ import sys
 from typing import IO, Any, Callable, Sequence
 
 from labrun.errors import LabrunError
-from labrun.progress import is_terminal
+from labrun._util.progress import is_terminal
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
 from labrun.readback.query import MISSING, check_keys, flatten, getter, value_of
 from labrun.readback.store import no_cyclic_gc
-from labrun.table import ago, duration, local_time, render_table, use_color
+from labrun._util.table import ago, duration, local_time, render_table, use_color
 
 FORMATS = ("table", "csv", "json", "markdown")
 FIXED_COLUMNS = ["id", "experiment", "status", "start", "duration", "host", "commit"]
@@ -121,7 +121,7 @@ def list_runs(store_url: str, where: Sequence[str], sort: str | None, columns: s
 
     fmt = fmt or "table"
     if fmt not in FORMATS:
-        from labrun.suggest import did_you_mean
+        from labrun._util.suggest import did_you_mean
 
         raise LabrunError(f"--format takes {', '.join(FORMATS)}, got '{fmt}'{did_you_mean(fmt, FORMATS)}")
     terminal = is_terminal(out)
@@ -197,7 +197,7 @@ def write_csv(runs: Sequence[Any], chosen: Sequence[str], out: IO[str], complete
 
 
 def _markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    from labrun.table import format_cell
+    from labrun._util.table import format_cell
 
     def line(values: Sequence[str]) -> str:
         return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"

@@ -12,8 +12,8 @@ from typing import IO, Any, Sequence
 from labrun.browse.ls import differing_config, metric_names
 from labrun.errors import LabrunError
 from labrun.readback.query import value_of
-from labrun.suggest import did_you_mean
-from labrun.table import use_color
+from labrun._util.suggest import did_you_mean
+from labrun._util.table import use_color
 
 FILE_FORMATS = (".png", ".svg", ".pdf")
 MAX_LABEL_ENTRIES = 3

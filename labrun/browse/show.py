@@ -9,7 +9,7 @@ import sys
 from typing import IO, Any
 
 from labrun.readback.query import flatten, gpus_of, short_commit
-from labrun.table import ago, duration, format_cell, local_time, paint_status, use_color
+from labrun._util.table import ago, duration, format_cell, local_time, paint_status, use_color
 
 OUTPUT_LINES = 20
 
@@ -79,7 +79,7 @@ def show_run(run: Any, out: IO[str] = sys.stdout) -> int:
         headers = ["name", "points", "first", "last", "min", "max"]
         rows = [[name, s.get("count"), s.get("first"), s.get("last"), s.get("min"), s.get("max")]
                 for name, s in sorted(stats.items())]
-        from labrun.table import render_table
+        from labrun._util.table import render_table
 
         add("  " + render_table(headers, rows).replace("\n", "\n  "))
 

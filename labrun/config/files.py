@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from labrun.atomic_file import write_atomic
+from labrun._util.atomic_file import write_atomic
 from labrun.errors import ConfigError
 
 CONFIG_FILE_SUFFIXES = (".json", ".yaml", ".yml")

@@ -1,8 +1,8 @@
 """Git state per repository: remote (credentials removed), commit, branch, dirty flag, diff and untracked files.
 
 The ``git`` command is used directly (``git status`` costs ~5 ms; importing GitPython alone costs ~100 ms).
-Without a git binary the commit and branch are still read from ``.git`` itself; the dirty flag is then
-unknown (None). An empty repository and a detached HEAD are ordinary cases, not errors.
+Without a git binary, GitPython reads the commit, branch and remote from ``.git`` itself; the dirty flag is
+then unknown (None). An empty repository and a detached HEAD are ordinary cases, not errors.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from typing import Any, Iterable
 
 from labrun.errors import DirtyRepositoryError
-from labrun.redact import without_credentials
+from labrun._util.redact import without_credentials
 
 DIFF_CAP = 1 << 20  # bytes of diff plus untracked files stored per repository; the cap is recorded when hit
 SOURCE_SUFFIXES = (".py", ".pyx", ".pyi", ".ipynb", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".txt",
@@ -112,15 +112,6 @@ def _changes(root: str, commit: str | None, untracked: list[str], cap: int) -> d
     return out
 
 
-def _git_dir(root: str) -> str:
-    dot_git = os.path.join(root, ".git")
-    if os.path.isfile(dot_git):  # a worktree or submodule: "gitdir: <path>"
-        with open(dot_git) as f:
-            target = f.read().split(":", 1)[1].strip()
-        return os.path.normpath(os.path.join(root, target))
-    return dot_git
-
-
 def _state_without_binary(root: str) -> dict[str, Any]:
     """Commit, branch and remote without a git binary, through GitPython's pure-Python reading of refs
     (loose and packed) and config. Whether the tree is dirty cannot be told this way."""
@@ -142,22 +133,13 @@ def _state_without_binary(root: str) -> dict[str, Any]:
 
 
 def _remote_from_config(root: str) -> str | None:
-    """origin's URL (else the first remote's) from .git/config, credentials removed."""
-    path = os.path.join(_git_dir(root), "config")
+    """origin's URL (else the first remote's), credentials removed, as git itself reads its config."""
     remotes: dict[str, str] = {}
-    section = None
-    try:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("["):
-                    section = line.strip("[]").split('"')[1] if line.startswith('[remote "') else None
-                elif section and line.replace(" ", "").startswith("url="):
-                    remotes.setdefault(section, line.split("=", 1)[1].strip())
-    except OSError:
-        return None
-    url = remotes.get("origin") or next(iter(remotes.values()), None)
-    return without_credentials(url) if url else None
+    for line in _git(root, "config", "--get-regexp", r"^remote\..*\.url$", check=False).splitlines():
+        key, _, url = line.partition(" ")
+        remotes.setdefault(key[len("remote."):-len(".url")], url.strip())
+    first = remotes.get("origin") or next(iter(remotes.values()), None)
+    return without_credentials(first) if first else None
 
 
 def enforce_clean(repositories: list[dict[str, Any]]) -> None:

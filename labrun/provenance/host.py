@@ -11,8 +11,8 @@ import os
 import sys
 from typing import Any, Iterable
 
-from labrun.env_vars import RECORD_ENV_ALLOW
-from labrun.redact import redact_url
+from labrun._util.env_vars import RECORD_ENV_ALLOW
+from labrun._util.redact import redact_url
 
 # The NVIDIA kernel driver shows in /proc (containers too); WSL2 exposes GPUs through /dev/dxg instead.
 _NVIDIA_DRIVER_SIGNS = ("/proc/driver/nvidia", "/dev/dxg")

@@ -20,7 +20,7 @@ def open_store(url: str) -> RunStore:
     """The store at ``url``: a file store folder (``runs``, ``file://runs``) or a MongoDB URL
     (``mongodb://user:pw@host:port/db``). ``store.runs(where=..., sort=...)`` lists its runs and
     ``store.run(7)`` gives one (see docs/browse.md)."""
-    from labrun.redact import redact_url
+    from labrun._util.redact import redact_url
 
     if url.startswith(("mongodb://", "mongodb+srv://")):
         try:

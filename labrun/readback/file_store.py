@@ -8,9 +8,9 @@ from typing import Any
 
 from labrun.errors import StoreReadError
 from labrun.readback.store import RunStore, no_cyclic_gc
-from labrun.metric_stats import RECORD_KEY
+from labrun.stores.metric_stats import RECORD_KEY
 from labrun.readback.stored_run import StoredRun, summarise
-from labrun.suggest import did_you_mean
+from labrun._util.suggest import did_you_mean
 
 
 class FileStoreReader(RunStore):
@@ -85,7 +85,7 @@ class FileStoreReader(RunStore):
         metrics.json."""
         folder = os.path.join(self.basedir, str(run_id))
         if os.path.exists(os.path.join(folder, "metrics.jsonl")):
-            from labrun.metrics_file import read_metrics
+            from labrun.stores.metrics_file import read_metrics
 
             return read_metrics(folder)
         path = os.path.join(folder, "metrics.json")

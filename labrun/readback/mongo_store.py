@@ -10,11 +10,11 @@ import tempfile
 from typing import Any
 
 from labrun.errors import StoreReadError
-from labrun.mongo_format import decode_keys, join_parts, parse_mongo_url
+from labrun.stores.mongo_format import decode_keys, join_parts, parse_mongo_url
 from labrun.readback.store import RunStore, no_cyclic_gc
 from labrun.readback.stored_run import StoredRun, summarise
-from labrun.redact import redact_url
-from labrun.suggest import did_you_mean
+from labrun._util.redact import redact_url
+from labrun._util.suggest import did_you_mean
 
 TIMEOUT_MS = 5000
 # what listing runs reads of each document, nothing bulky (StoredRun.record reads the rest when asked); an
@@ -170,7 +170,7 @@ class MongoStoreReader(RunStore):
 
     def artifact_path(self, run_id: Any, name: str) -> str:
         """The artifact, downloaded once into a temporary folder removed when the process exits."""
-        from labrun.artifact_names import check_artifact_name
+        from labrun.stores.artifact_names import check_artifact_name
 
         target = os.path.join(self._scratch_folder(), "artifacts", str(run_id), check_artifact_name(name))
         if not os.path.exists(target):

@@ -128,7 +128,7 @@ def known_keys(runs: Sequence[Any], with_info: bool = False) -> list[str]:
 
 def check_keys(keys: Iterable[str], runs: Sequence[Any]) -> None:
     """A key that no run answers is an error with suggestions (a typo must not silently match nothing)."""
-    from labrun.suggest import did_you_mean
+    from labrun._util.suggest import did_you_mean
 
     runs = list(runs)
     if not runs:

@@ -12,7 +12,7 @@ import functools
 import time
 from typing import IO, Any, Iterator, Mapping
 
-from labrun.metric_stats import RECORD_KEY
+from labrun.stores.metric_stats import RECORD_KEY
 
 DIED = "DIED"
 MISSED_BEATS = 3  # a RUNNING run whose heartbeat is older than this many beat intervals has died
@@ -24,7 +24,7 @@ def effective_status(record: dict[str, Any], now: float | None = None) -> str:
     status = record.get("status") or "UNKNOWN"
     if status != "RUNNING":
         return status
-    from labrun.timestamps import posix
+    from labrun._util.timestamps import posix
 
     beat = record.get("heartbeat") or record.get("start_time")
     interval = (record.get("meta") or {}).get("options", {}).get("--beat-interval") or 10.0
@@ -69,7 +69,7 @@ class Metrics(Mapping[str, Metric]):
     def __getitem__(self, name: str) -> Metric:
         data = self._all()
         if name not in data:
-            from labrun.suggest import did_you_mean
+            from labrun._util.suggest import did_you_mean
 
             raise KeyError(f"no metric '{name}'{did_you_mean(name, data)}; metrics: {', '.join(data) or 'none'}")
         return data[name]
@@ -187,7 +187,7 @@ class StoredRun:
     def metric_stats(self) -> dict[str, dict[str, Any]]:
         """``{name: {"count", "first", "last", "min", "max", "last_step"}}``, kept by the store as the run went
         on; computed from the points for runs recorded before stores kept it."""
-        from labrun.metric_stats import of
+        from labrun.stores.metric_stats import of
 
         kept = (self.summary.get(RECORD_KEY) or {}).get("metrics")
         # a file store fills min and max when the run ends: a running (or killed) run's come from its points
@@ -220,7 +220,7 @@ class StoredRun:
         """A local path of the artifact ``name`` (MongoDB's are downloaded once, to a temporary folder)."""
         if name not in self.artifacts:
             from labrun.errors import StoreReadError
-            from labrun.suggest import did_you_mean
+            from labrun._util.suggest import did_you_mean
 
             raise StoreReadError(f"run {self.id} has no artifact '{name}'{did_you_mean(name, self.artifacts)}; "
                                  f"its artifacts: {', '.join(self.artifacts) or 'none'}")

@@ -11,10 +11,10 @@ import sys
 import tempfile
 from typing import Sequence
 
-from labrun.env_vars import RERUN_OF_ENV, RUN_UID_ENV
+from labrun._util.env_vars import RERUN_OF_ENV, RUN_UID_ENV
 from labrun.errors import RerunError
 from labrun.readback import StoredRun, locate_run, open_store
-from labrun.redact import redact_url
+from labrun._util.redact import redact_url
 from labrun.rerun.check import compared_metrics, differences
 from labrun.rerun.drift import environment_drift
 from labrun.rerun.materialise import Materialised, main_repository, materialise

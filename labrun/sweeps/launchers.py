@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from labrun.errors import CommandLineError
-from labrun.suggest import did_you_mean
+from labrun._util.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "labrun.launchers"
 BUILTIN_LAUNCHERS = {"local": "labrun.sweeps.launchers:LocalLauncher"}

@@ -142,7 +142,7 @@ def plan_sweep(experiment: Any, command: str, grid: Grid, *, force: bool, name: 
     readable = [url for url in store_urls if _readable(url)]
     plan.unreadable_stores = [url for url in store_urls if not _readable(url)]
     if readable:
-        from labrun.redact import redact_url
+        from labrun._util.redact import redact_url
 
         plan.store_url, plan.store_label = readable[0], redact_url(readable[0])
         if read_store:

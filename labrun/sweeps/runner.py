@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, Mapping, Sequence
 
-from labrun.env_vars import RUN_UID_ENV, SWEEP_ENV
+from labrun._util.env_vars import RUN_UID_ENV, SWEEP_ENV
 from labrun.errors import CommandLineError, LabrunError
-from labrun.progress import ProgressLine
-from labrun.table import duration
+from labrun._util.progress import ProgressLine
+from labrun._util.table import duration
 from labrun.sweeps.grid import describe
 from labrun.sweeps.launchers import Launcher, Task
 from labrun.sweeps.plan import COMPLETED, PlannedRun, SweepPlan
@@ -57,7 +57,7 @@ class SweepOutcome:
 
 def sweep_folder(sweep_id: str) -> str:
     """Where a sweep keeps each run's terminal output: beside the journal folder (``.../labrun/sweeps/ID``)."""
-    from labrun.journal import journal_root
+    from labrun.recording.journal import journal_root
 
     return os.path.join(os.path.dirname(os.path.abspath(journal_root())), "sweeps", sweep_id)
 
@@ -123,7 +123,7 @@ def run_in_process(experiment: Any, plan: SweepPlan, todo: Sequence[PlannedRun],
                    options: dict[str, Any] | None, *, fail_fast: bool, out: IO[str]) -> SweepOutcome:
     """``ex.sweep(..., jobs=1)``: each run is ``ex.run`` in this process (notebooks need no file for it)."""
     from labrun.config.updates import parse_update_tokens
-    from labrun.options import Options
+    from labrun.cli.options import Options
 
     progress = SweepProgress(plan, len(todo), out)
     done: dict[int, SweepRun] = {}
@@ -219,7 +219,7 @@ def _add_metrics(reader: Any, runs: list[SweepRun]) -> None:
 
 def summary_table(outcome: SweepOutcome) -> str:
     """The sweep's runs: index, id, status, the swept values, each metric's last value and the result."""
-    from labrun.table import render_table
+    from labrun._util.table import render_table
 
     keys = list(dict.fromkeys(k for run in outcome.runs for k in run.values))
     metrics = sorted({m for run in outcome.runs for m in run.metrics})
@@ -300,7 +300,7 @@ def _tail(log: str) -> str:
 
 def sweep_command_text(argv: Sequence[str]) -> str:
     """The command line that started the sweep, as the user could type it again, credentials redacted."""
-    from labrun.redact import redact_url
+    from labrun._util.redact import redact_url
 
     return " ".join(shlex.quote(redact_url(a)) for a in ["python", *argv])
 
@@ -365,7 +365,7 @@ def _importable_name(experiment: Any) -> str:
 
 def store_urls(experiment: Any, options: Any) -> list[str]:
     """The URLs of the observers every run of the sweep records to (the experiment's, then the options')."""
-    from labrun.observer_registry import observer_urls
+    from labrun.recording.registry import observer_urls
 
     if options.unobserved:
         return []
@@ -422,7 +422,7 @@ def sweep_from_python(experiment: Any, grid: Mapping[str, Any] | str, *, jobs: i
                       options: dict[str, Any] | None, rerun_all: bool, fail_fast: bool,
                       launcher: str) -> list[SweepRun]:
     """``ex.sweep(...)``: the same plan and resume rules as ``-M``; one job runs in this process."""
-    from labrun.options import Options
+    from labrun.cli.options import Options
     from labrun.sweeps.grid import grid_from_mapping, load_sweep_file, value_token
     from labrun.sweeps.launchers import create_launcher
 

@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Iterator
 
-from labrun.metric_codec import FIELDS, POINT_CHARS, Series, decode, new_series, split_points
+from labrun.recording.metric_codec import FIELDS, POINT_CHARS, Series, decode, new_series, split_points
 
 JSONL = "metrics.jsonl"
 logger = logging.getLogger("labrun.file_store")

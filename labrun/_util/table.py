@@ -18,7 +18,7 @@ def use_color(stream: IO[str]) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    from labrun.progress import is_terminal
+    from labrun._util.progress import is_terminal
 
     return is_terminal(stream)
 

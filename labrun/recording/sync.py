@@ -16,14 +16,14 @@ import os
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from labrun.dispatcher import Tally, deliver_events
+from labrun.recording.dispatcher import Tally, deliver_events
 from labrun.errors import LabrunError
-from labrun.journal import (DELIVERED, in_use, journal_root, lock_file, read_events, undelivered, whole_size,
+from labrun.recording.journal import (DELIVERED, in_use, journal_root, lock_file, read_events, undelivered, whole_size,
                             write_delivered)
-from labrun.metric_codec import POINT_CHARS
-from labrun.observer_registry import create_observer
-from labrun.progress import ProgressLine, rate_and_eta
-from labrun.redact import redact_url
+from labrun.recording.metric_codec import POINT_CHARS
+from labrun.recording.registry import create_observer
+from labrun._util.progress import ProgressLine, rate_and_eta
+from labrun._util.redact import redact_url
 
 DONE, BEHIND, LEFT = "delivered", "behind", "left"  # what became of a journal; only BEHIND is retried
 SYNC_LOCK = "sync.lock"
@@ -35,7 +35,7 @@ def sync(root: str | None = None, urls: Sequence[str] = (), say: Callable[[str],
     credentials that journals hold redacted. Observers still failing are retried, with backoff, for up to
     ``retry_for`` seconds. The exit status: 0 when everything was delivered, 1 when something is still
     behind."""
-    from labrun.env_vars import SYNC_URLS_ENV
+    from labrun._util.env_vars import SYNC_URLS_ENV
 
     root = root or journal_root()
     urls = [*urls, *filter(None, os.environ.pop(SYNC_URLS_ENV, "").split("\n"))]

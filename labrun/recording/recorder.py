@@ -15,8 +15,8 @@ import time
 from array import array
 from typing import Any, Callable
 
-from labrun.journal import Journal
-from labrun.metric_codec import encode_points
+from labrun.recording.journal import Journal
+from labrun.recording.metric_codec import encode_points
 
 FLUSH_INTERVAL = 0.1  # seconds: metrics reach the journal, and so a killed run's store, within a second;
 # short enough that a tight loop buffers at most a few MB

@@ -8,7 +8,7 @@ import traceback
 import wrapt
 
 _HIDDEN_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (wrapt,)) + (
-    os.path.dirname(os.path.abspath(__file__)) + os.sep,)
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)  # the labrun package
 
 
 def _is_internal(filename: str) -> bool:

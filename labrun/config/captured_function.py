@@ -24,7 +24,7 @@ _FILLABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_
 _EMPTY = ReadOnlyDict()  # the view of an ingredient or prefix that has no config entries
 
 
-class Capture:
+class CaptureState:
     """The state behind one captured function: where its config lives and what the current run gives it."""
 
     def __init__(self, func: Callable[..., Any], config_path: KeyPath):
@@ -112,11 +112,11 @@ def make_rng(seed: int | None) -> Any:
     return random.Random(seed)
 
 
-def capture(func: Callable[..., Any], config_path: KeyPath) -> tuple[Capture, Callable[..., Any]]:
+def capture(func: Callable[..., Any], config_path: KeyPath) -> tuple[CaptureState, Callable[..., Any]]:
     """Wrap ``func``; the wrapper keeps its name, signature and docstring for introspection and pickling."""
-    if isinstance(getattr(func, "_self_capture", None), Capture):
+    if isinstance(getattr(func, "_self_capture", None), CaptureState):
         func = func.__wrapped__  # type: ignore[attr-defined]  # captured twice: wrap the original only once
-    state = Capture(func, config_path)
+    state = CaptureState(func, config_path)
     wrapper = CapturedFunction(func, state)
     return state, wrapper
 
@@ -124,10 +124,10 @@ def capture(func: Callable[..., Any], config_path: KeyPath) -> tuple[Capture, Ca
 class CapturedFunction(wrapt.FunctionWrapper):
     """What ``@ex.capture`` returns: the function, filled from the config when called inside a run."""
 
-    def __init__(self, func: Callable[..., Any], state: Capture):
+    def __init__(self, func: Callable[..., Any], state: CaptureState):
         super().__init__(func, state)
         self._self_capture = state
 
     @property
-    def capture_state(self) -> Capture:
+    def capture_state(self) -> CaptureState:
         return self._self_capture

@@ -22,9 +22,9 @@ import threading
 from collections import deque
 from typing import Any, Iterator
 
-from labrun.atomic_file import append_whole, write_json_atomic
-from labrun.env_vars import JOURNAL_DIR_ENV, JOURNAL_MEMORY_ENV
-from labrun.metric_codec import POINT_CHARS, split_points
+from labrun._util.atomic_file import append_whole, write_json_atomic
+from labrun._util.env_vars import JOURNAL_DIR_ENV, JOURNAL_MEMORY_ENV
+from labrun.recording.metric_codec import POINT_CHARS, split_points
 
 DEFAULT_MEMORY_MB = 512  # events held while the journal's disk is full: ~16M metric points
 logger = logging.getLogger("labrun")

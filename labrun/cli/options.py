@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from labrun.errors import CommandLineError
-from labrun.suggest import did_you_mean
+from labrun._util.suggest import did_you_mean
 
 
 class OptionSpec(NamedTuple):
@@ -102,10 +102,10 @@ class Options:
     def as_record(self) -> dict[str, Any]:
         """The options as Sacred stores them in ``meta.options`` (long flag names), observer URLs without
         their credentials."""
-        from labrun.redact import redact_url
+        from labrun._util.redact import redact_url
 
         record = {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
-        from labrun.observer_registry import BACKENDS
+        from labrun.recording.registry import BACKENDS
 
         for backend in BACKENDS:
             if record[backend.flag]:

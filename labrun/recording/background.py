@@ -15,7 +15,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from labrun.env_vars import BACKGROUND_DELIVERY_ENV, SYNC_URLS_ENV
+from labrun._util.env_vars import BACKGROUND_DELIVERY_ENV, SYNC_URLS_ENV
 
 RETRY_FOR = 3600.0  # seconds a background delivery keeps retrying a store that is down
 
@@ -36,7 +36,7 @@ def deliver_in_background(folder: str, urls: Sequence[str]) -> tuple[int, str] |
         return None
     log = log_path(folder)
     root, uid = os.path.split(folder.rstrip(os.sep))
-    command = [sys.executable, "-m", "labrun.cli", "sync", f"--journal={root}", f"--retry-for={RETRY_FOR:.0f}",
+    command = [sys.executable, "-m", "labrun", "sync", f"--journal={root}", f"--retry-for={RETRY_FOR:.0f}",
                uid]
     env = {**os.environ, SYNC_URLS_ENV: "\n".join(urls)}
     try:

@@ -8,18 +8,20 @@ import json
 import logging
 import os
 import sys
+import types
 from typing import Any, Callable, Sequence, Union, overload
 
 from labrun.config.patch import Merge, format_path, to_nested
 from labrun.config.resolve import resolve
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.updates import updates_from_dict
-from labrun.env_vars import RERUN_OF_ENV, SWEEP_ENV
+from labrun._util.env_vars import RERUN_OF_ENV, SWEEP_ENV
 from labrun.errors import CommandLineError, ConfigError, LabrunError
-from labrun.ingredient import F, Command, Ingredient, iter_captures
-from labrun.options import Options
+from labrun.ingredient import F, Command, Ingredient, iter_captured_functions
+from labrun.cli.options import Options
 from labrun.run import Run
-from labrun.suggest import did_you_mean
+from labrun.stores.record import ExperimentInfo
+from labrun._util.suggest import did_you_mean
 
 LOG_FORMAT = "%(levelname)s - %(name)s - %(message)s"
 
@@ -72,7 +74,7 @@ class Experiment(Ingredient):
         Bad input prints one line (``-d`` adds the traceback) and exits with status 2; a failing run prints
         its traceback without labrun's frames and exits with status 1.
         """
-        from labrun.commandline import parse_command_line, usage_line
+        from labrun.cli.argv import parse_command_line, usage_line
 
         argv = list(sys.argv if argv is None else argv)
         prog = os.path.basename(argv[0]) if argv else "exp.py"
@@ -120,7 +122,7 @@ class Experiment(Ingredient):
                   f"{where}", file=sys.stderr)
             sys.exit(143 if terminated else 130)
         except Exception as exc:
-            from labrun.tracebacks import format_user_traceback
+            from labrun._util.tracebacks import format_user_traceback
 
             if isinstance(exc, LabrunError) and run.status is None:  # refused before it started (-e)
                 print(f"error: {exc}", file=sys.stderr)
@@ -155,7 +157,7 @@ class Experiment(Ingredient):
         self.current_run = run
         try:
             if run.options.print_config and run.command != "print_config":
-                from labrun.commands import format_config, use_color
+                from labrun.cli.commands import format_config, use_color
 
                 print(format_config(run.config_modifications, use_color(sys.stdout)))
             self.logger.info("Running command '%s'", run.command)
@@ -173,7 +175,7 @@ class Experiment(Ingredient):
                     args: Sequence[str] = ()) -> Run:
         from labrun.config.view import freeze
         from labrun.observer import adapt
-        from labrun.observer_registry import create_observer, observer_urls
+        from labrun.recording.registry import create_observer, observer_urls
 
         command = self._find_command(command_name)
         if args and not command.builtin:
@@ -216,7 +218,7 @@ class Experiment(Ingredient):
             info=info,
             observers=observers,
             observed=observed,
-            captures=iter_captures(sources),
+            captured_functions=iter_captured_functions(sources),
             pre_run_hooks=[hook for ing in sources for hook in ing.pre_run_hooks] if not command.builtin else (),
             post_run_hooks=[hook for ing in sources for hook in ing.post_run_hooks] if not command.builtin else (),
         )
@@ -256,7 +258,7 @@ class Experiment(Ingredient):
     # -- commands and help -----------------------------------------------------------------------------------
     def commands_table(self) -> dict[str, Command]:
         """Every command by the name the command line uses: the user's first, then the built-in ones."""
-        from labrun.commands import BUILTIN_COMMANDS
+        from labrun.cli.commands import BUILTIN_COMMANDS
 
         table = self.all_commands()
         for name, function in BUILTIN_COMMANDS.items():
@@ -277,7 +279,7 @@ class Experiment(Ingredient):
                 f"Updates go after 'with': exp.py with {name}")
         return table[name]
 
-    def experiment_info(self, name: str | None = None) -> dict[str, Any]:
+    def experiment_info(self, name: str | None = None) -> ExperimentInfo:
         """The ``experiment`` part of the run record."""
         return {
             "name": name or self.name,
@@ -290,12 +292,12 @@ class Experiment(Ingredient):
 
     def provenance(self, enforce_clean: bool = False) -> dict[str, Any]:
         """Sources, git state, environment and host, gathered in parallel (docs/reproducibility.md)."""
-        from labrun.provenance.capture import capture_provenance
+        from labrun.provenance.gather import gather_provenance
         from labrun.provenance.git import enforce_clean as refuse_dirty
         from labrun.provenance.notebook import notebook_sources
 
         extra = [path for ingredient in self.traverse() for path in ingredient.sources]
-        record = capture_provenance(self.base_dir, self.mainfile, extra, self.save_git_info or enforce_clean,
+        record = gather_provenance(self.base_dir, self.mainfile, extra, self.save_git_info or enforce_clean,
                                     self.record_env)
         record["sources"] += notebook_sources(self.base_dir)
         if enforce_clean:
@@ -304,7 +306,7 @@ class Experiment(Ingredient):
 
     def help_text(self, prog: str) -> str:
         """The text of ``--help``: usage, commands, update syntax and options."""
-        from labrun.commandline import options_section, usage_line
+        from labrun.cli.argv import options_section, usage_line
 
         table = self.commands_table()
         width = max(len(n) for n in table) + 12
@@ -467,3 +469,15 @@ def _default_name(mainfile: str | None) -> str:
 def _first_line(function: Callable[..., Any]) -> str:
     doc = inspect.getdoc(function) or ""
     return doc.splitlines()[0] if doc else ""
+
+
+class _ExperimentModule(types.ModuleType):
+    """``labrun.experiment`` names both this module (as ``sacred.experiment`` does, so ``from labrun.experiment
+    import Experiment`` works) and the ``@experiment`` decorator exported by ``labrun``. Importing a submodule
+    binds its name on the package, so the module itself must be callable as the decorator."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return experiment(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _ExperimentModule

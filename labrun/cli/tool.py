@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return plot_runs(runs, opts["--metric"], opts["--output"], opts["--x"] or "step",
                              _whole(opts["--smooth"] or "1", "--smooth"), opts["--log"])
         if opts["sync"]:
-            from labrun.sync import sync
+            from labrun.recording.sync import sync
 
             try:
                 retry_for = float(opts["--retry-for"])

@@ -13,9 +13,9 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from labrun import events
-from labrun.journal import Journal, read_events
-from labrun.metric_codec import POINT_CHARS, EncodedSeries
+from labrun.recording import events
+from labrun.recording.journal import Journal, read_events
+from labrun.recording.metric_codec import POINT_CHARS, EncodedSeries
 from labrun.observer import observer_url
 
 logger = logging.getLogger("labrun.dispatch")
@@ -269,7 +269,7 @@ class Dispatcher:
     def finish(self, timeout: float, hurry: threading.Event | None = None) -> list[str]:
         """Wait up to ``timeout`` seconds for every observer (less if ``hurry`` is set: a Ctrl-C), showing
         progress on a terminal; the names of those left behind."""
-        from labrun.progress import ProgressLine
+        from labrun._util.progress import ProgressLine
 
         deadline = time.monotonic() + timeout
         for delivery in self.deliveries:

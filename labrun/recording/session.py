@@ -2,7 +2,7 @@
 recorder thread (metric batches, heartbeats) and the output capture.
 
 ``Run`` keeps the user API and the status machine; whatever is to be stored goes through a ``Recording``.
-The event kinds are defined in ``labrun.events``; the journal's format and delivery in docs/journal.md.
+The event kinds are defined in ``labrun.recording.events``; the journal's format and delivery in docs/journal.md.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator
 
-from labrun import events
-from labrun.env_vars import DELIVERY_TIMEOUT_ENV
+from labrun.recording import events
+from labrun._util.env_vars import DELIVERY_TIMEOUT_ENV
 from labrun.config.values import storable
-from labrun.timestamps import iso, utcnow
+from labrun._util.timestamps import iso, utcnow
 
 if TYPE_CHECKING:
-    from labrun.dispatcher import Dispatcher
-    from labrun.journal import Journal
-    from labrun.output_capture import OutputCapture
-    from labrun.recorder import Recorder
+    from labrun.recording.dispatcher import Dispatcher
+    from labrun.recording.journal import Journal
+    from labrun.recording.output import OutputCapture
+    from labrun.recording.recorder import Recorder
     from labrun.run import Run
 
 DEFAULT_DELIVERY_TIMEOUT = 30.0
@@ -41,19 +41,19 @@ class Recording:
         self.journal: Journal | None = None
         self.dispatcher: Dispatcher | None = None
         self.recorder: Recorder | None = None
-        self.capture: OutputCapture | None = None
+        self.output: OutputCapture | None = None
 
     # -- opening ---------------------------------------------------------------------------------------------
     def start(self) -> Any:
         """Journal the start, start delivering, capturing output and recording; the run's id."""
-        from labrun.output_capture import OutputCapture
-        from labrun.recorder import Recorder
+        from labrun.recording.output import OutputCapture
+        from labrun.recording.recorder import Recorder
 
         dispatcher = self._open()
         run_id = dispatcher.run_id.wait()
         if self.run.options.capture != "no":
-            self.capture = OutputCapture(self.run.options.capture)
-            self.capture.start()
+            self.output = OutputCapture(self.run.options.capture)
+            self.output.start()
         self.recorder = Recorder(self._journal, self.run.metric_buffers, self.heartbeat,
                                  self.run.options.beat_interval)
         self.recorder.start()
@@ -65,8 +65,8 @@ class Recording:
         self._end_delivery()
 
     def _open(self) -> Dispatcher:
-        from labrun.dispatcher import Dispatcher, RunId
-        from labrun.journal import Journal, journal_root, undelivered
+        from labrun.recording.dispatcher import Dispatcher, RunId
+        from labrun.recording.journal import Journal, journal_root, undelivered
 
         run = self.run
         left = undelivered(exclude=run.uid)
@@ -103,7 +103,7 @@ class Recording:
 
     def heartbeat(self) -> events.Event:
         """The heartbeat event the recorder writes: info, the output since the last beat, the result so far."""
-        output = self.capture.take_output() if self.capture else ""
+        output = self.output.take_output() if self.output else ""
         return events.heartbeat(storable(self.run.info), output, storable(self.run.result), iso(utcnow()))
 
     # -- the end ---------------------------------------------------------------------------------------------
@@ -111,11 +111,11 @@ class Recording:
         """Stop capturing and recording, journal late sources and the end, and end the delivery."""
         run = self.run
         output = ""
-        if self.capture is not None:
-            self.capture.stop()
+        if self.output is not None:
+            self.output.stop()
             if run.fail_trace:  # printed by the command line after this; stored as the terminal shows it
-                self.capture.text.feed("".join(run.fail_trace))
-            output = self.capture.text.take_all()
+                self.output.text.feed("".join(run.fail_trace))
+            output = self.output.text.take_all()
         if self.recorder is not None:
             self.recorder.stop()
         if run.provenance is not None:
@@ -140,7 +140,7 @@ class Recording:
     def _end_delivery(self) -> None:
         """Wait (bounded; a Ctrl-C ends the wait) until the journal is written and the observers confirmed it.
         Then remove the journal, or keep it and hand the rest to a background delivery (or to `labrun sync`)."""
-        from labrun.background import deliver_in_background
+        from labrun.recording.background import deliver_in_background
 
         journal, dispatcher, run = self._journal, self.dispatcher, self.run
         assert dispatcher is not None

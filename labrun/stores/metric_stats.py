@@ -48,7 +48,7 @@ def update_ends(stats: dict[str, dict[str, Any]], metrics: Mapping[str, Mapping[
     """Like ``update`` for the count, first, last and last step, reading only each batch's first and last
     point: a store that writes batches still encoded (the file store) does not decode every point for this.
     min and max keep their values until ``update`` sees all points (the file store does at the run's end)."""
-    from labrun.metric_codec import POINT_CHARS, EncodedSeries, decode
+    from labrun.recording.metric_codec import POINT_CHARS, EncodedSeries, decode
 
     for name, series in metrics.items():
         if not isinstance(series, EncodedSeries):

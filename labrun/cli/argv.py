@@ -8,8 +8,8 @@ from typing import Sequence
 
 from labrun.config.updates import ParsedUpdates, parse_update_tokens
 from labrun.errors import CommandLineError
-from labrun.options import OPTION_SPECS, SPEC_BY_LONG, SPEC_BY_SHORT, OptionSpec, Options
-from labrun.suggest import did_you_mean
+from labrun.cli.options import OPTION_SPECS, SPEC_BY_LONG, SPEC_BY_SHORT, OptionSpec, Options
+from labrun._util.suggest import did_you_mean
 
 
 @dataclass

@@ -10,11 +10,12 @@ through ``OBSERVER_CALLS``.
 from __future__ import annotations
 
 from typing import Any, Callable
+from labrun.stores.record import RunRecord
 
 Event = dict[str, Any]
 
 
-def started(record: dict[str, Any], observers: list[dict[str, Any]]) -> Event:
+def started(record: RunRecord, observers: list[dict[str, Any]]) -> Event:
     """The run began: its record, and the observers (by URL) that ``labrun sync`` would deliver to."""
     return {"type": "started", "record": record, "observers": observers}
 

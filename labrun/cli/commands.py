@@ -12,7 +12,7 @@ from labrun.config.files import save_config_file
 from labrun.config.patch import KeyPath
 from labrun.config.resolve import ResolvedConfig, named_config_names
 from labrun.errors import CommandLineError
-from labrun.table import use_color
+from labrun._util.table import use_color
 
 _COLORS = {"added": "\033[32m", "modified": "\033[34m", "typechanged": "\033[31m", "doc": "\033[2m"}
 _RESET = "\033[0m"

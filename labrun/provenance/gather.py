@@ -36,7 +36,7 @@ def _in_parallel(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     return results
 
 
-def capture_provenance(base_dir: str, mainfile: str | None, extra_sources: Iterable[str], save_git: bool,
+def gather_provenance(base_dir: str, mainfile: str | None, extra_sources: Iterable[str], save_git: bool,
                        record_env: Iterable[str] = ()) -> dict[str, Any]:
     """``{"sources", "repositories", "dependencies", "environment", "host"}`` for the run record."""
     paths = sorted(set(sources.local_modules(base_dir)) | set(extra_sources) | ({mainfile} if mainfile else set()))

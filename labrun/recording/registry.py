@@ -11,8 +11,8 @@ import importlib
 from typing import Any, Callable, NamedTuple
 
 from labrun.errors import ObserverNotAvailableError
-from labrun.redact import redact_url
-from labrun.suggest import did_you_mean
+from labrun._util.redact import redact_url
+from labrun._util.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "labrun.observers"
 

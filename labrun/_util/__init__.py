@@ -1,0 +1,1 @@
+"""Small helpers used across labrun; internal, not part of the public API."""

@@ -1,0 +1,1 @@
+"""Store layouts shared by the writers (``labrun.observers``) and the readers (``labrun.readback``)."""
