@@ -18,17 +18,26 @@ if TYPE_CHECKING:  # what a type checker sees; at run time each name is imported
     from labrun.experiment import Experiment, experiment
     from labrun.ingredient import Ingredient
     from labrun.observer import RunObserver
+    from labrun.commandline_options import cli_option
+    from labrun.host_info import host_info_gatherer, host_info_getter
     from labrun.readback import open_store
-    from labrun.run import Run, TimeoutInterrupt
+    from labrun.settings import SETTINGS
+    from labrun.run import Run
+    from labrun.errors import SacredInterrupt, TimeoutInterrupt
 
 _EXPORTS = {
     "Experiment": "labrun.experiment",
     "experiment": "labrun.experiment",
     "Ingredient": "labrun.ingredient",
     "Run": "labrun.run",
-    "TimeoutInterrupt": "labrun.run",
+    "TimeoutInterrupt": "labrun.errors",
+    "SacredInterrupt": "labrun.errors",
     "RunObserver": "labrun.observer",
     "open_store": "labrun.readback",
+    "SETTINGS": "labrun.settings",
+    "cli_option": "labrun.commandline_options",
+    "host_info_gatherer": "labrun.host_info",
+    "host_info_getter": "labrun.host_info",
     "LabrunError": "labrun.errors",
     "ConfigError": "labrun.errors",
     "ConfigAddedError": "labrun.errors",

@@ -91,3 +91,30 @@ class StoreReadError(LabrunError):
 
 class RerunError(LabrunError):
     """A recorded run cannot be re-created as asked (its code is gone, its command is unknown...)."""
+
+
+class CircularDependencyError(ConfigError):
+    """Ingredients that contain themselves, directly or through others."""
+
+
+class InvalidConfigError(ConfigError):
+    """A config value or key that cannot be stored (Sacred's name; labrun raises ConfigError's subclasses)."""
+
+
+class ObserverError(Exception):
+    """Sacred's name for an observer's failure; labrun's delivery never lets one end a run."""
+
+
+class SacredInterrupt(Exception):
+    """Raise a subclass with ``STATUS = "NAME"`` to end the run with that status (Sacred's custom interrupts)."""
+
+    STATUS = "INTERRUPTED"
+
+
+class TimeoutInterrupt(SacredInterrupt):
+    """Raise this from a run to record it as TIMEOUT (a time budget ran out)."""
+
+    STATUS = "TIMEOUT"
+
+
+SacredError = LabrunError  # Sacred's base class of its errors: `except SacredError` catches labrun's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import json
@@ -11,13 +12,13 @@ import sys
 import types
 from typing import Any, Callable, Sequence, Union, overload
 
-from labrun.config.patch import Merge, format_path, to_nested
+from labrun.config.patch import Merge, Replace, format_path, to_nested
 from labrun.config.resolve import resolve
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.updates import updates_from_dict
 from labrun._util.env_vars import RERUN_OF_ENV, SWEEP_ENV
-from labrun.errors import CommandLineError, ConfigError, LabrunError
-from labrun.ingredient import F, Command, Ingredient, iter_captured_functions
+from labrun.errors import CommandLineError, ConfigError, LabrunError, SignatureError
+from labrun.ingredient import F, Command, Ingredient
 from labrun.cli.options import Options
 from labrun.run import Run
 from labrun.stores.record import ExperimentInfo
@@ -31,18 +32,41 @@ class Experiment(Ingredient):
 
     def __init__(self, name: str | None = None, ingredients: Sequence[Ingredient] = (), *,
                  interactive: bool = False, base_dir: str | None = None, save_git_info: bool = True,
-                 _caller_depth: int = 1):
-        """``interactive`` is accepted for Sacred scripts: labrun runs in notebooks and REPLs without it."""
-        super().__init__("", ingredients, _caller_depth=_caller_depth + 1)
-        if base_dir is not None:
-            self.base_dir = os.path.abspath(base_dir)
-        self.save_git_info = save_git_info
+                 additional_host_info: Sequence[Any] | None = None,
+                 additional_cli_options: Sequence[Any] | None = None, _caller_depth: int = 1):
+        """Sacred's arguments. ``interactive`` is accepted: labrun runs in notebooks and REPLs without it.
+        ``additional_host_info``: ``@host_info_gatherer`` functions; ``additional_cli_options``:
+        ``@cli_option`` flags of the script's own."""
+        super().__init__("", ingredients, interactive=interactive, base_dir=base_dir, save_git_info=save_git_info,
+                         _caller_depth=_caller_depth + 1)
         self.record_env: list[str] = []  # names or globs of environment variables to record with each run
         self.name = name or _default_name(self.mainfile)
         self.observers: list[Any] = []
         self.default_command: str | None = None
         self.current_run: Run | None = None
-        self.logger = logging.getLogger(self.name)
+        # Sacred's: a logger set here receives every message of the runs (its children: the experiment's
+        # name, each ingredient's path, each captured function's name), and the root logger is left alone.
+        self.logger: logging.Logger | None = None
+        self.captured_out_filter: Callable[[str], str] | None = None  # applied to the output before storing
+        self.additional_host_info = list(additional_host_info or [])
+        if self.additional_host_info:
+            from labrun.host_info import check_additional_host_info
+
+            check_additional_host_info(self.additional_host_info)
+        self.additional_cli_options = list(additional_cli_options or [])
+        self.option_hooks: list[Callable[..., Any]] = []
+
+    def run_logger(self) -> logging.Logger:
+        """The logger of the runs' messages: the experiment's name under ``ex.logger`` or the root logger."""
+        return (self.logger or logging.getLogger()).getChild(self.name)
+
+    def option_hook(self, function: F) -> F:
+        """Decorator (Sacred's): ``function(options)`` is called before each run is created with the options
+        as Sacred names them (``options["--loglevel"]``), and may change the flags."""
+        if "options" not in inspect.signature(function).parameters:
+            raise SignatureError(f"option hook {function.__name__}() must take an argument named 'options'")
+        self.option_hooks.append(function)
+        return function
 
     # -- decorators ------------------------------------------------------------------------------------------
     def main(self, function: F) -> F:
@@ -63,8 +87,12 @@ class Experiment(Ingredient):
             named_configs: Sequence[str] = (), info: dict[str, Any] | None = None,
             meta_info: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> Run:
         """Run a command (the main function by default) and return the finished Run."""
+        own = {o.long_flag.replace("_", "-"): o for o in self.additional_cli_options}
+        given = {str(k).replace("_", "-"): v for k, v in (options or {}).items()}
+        extra = {flag: value for flag, value in given.items() if flag in own}
         run = self._create_run(command_name, updates_from_dict(config_updates), list(named_configs), info,
-                               meta_info, Options.from_mapping(options))
+                               meta_info, Options.from_mapping({k: v for k, v in given.items() if k not in own}),
+                               extra_options=extra)
         self._execute(run)
         return run
 
@@ -80,7 +108,7 @@ class Experiment(Ingredient):
         prog = os.path.basename(argv[0]) if argv else "exp.py"
         debug = any(a in ("-d", "--debug") for a in argv[1:])
         try:
-            cl = parse_command_line(argv[1:], prog)
+            cl = parse_command_line(argv[1:], prog, [o.spec for o in self.additional_cli_options])
             debug = cl.options.debug
             if cl.options.help:
                 print(self.help_text(prog))
@@ -88,14 +116,14 @@ class Experiment(Ingredient):
             if cl.command == "help":
                 print(self.command_help(cl.args, prog))
                 return None
-            configure_logging(cl.options.loglevel)
             cl.options.check_sweep()
             if cl.options.multirun:
                 from labrun.sweeps.runner import sweep_command_line
 
+                configure_logging(cl.options.loglevel, self.logger)
                 sys.exit(sweep_command_line(self, cl, argv))
             run = self._create_run(cl.command, cl.updates.fixed, cl.updates.named_configs, None, None,
-                                   cl.options, cl.args)
+                                   cl.options, cl.args, cl.update_tokens, cl.extra_options)
         except LabrunError as exc:
             if debug:
                 import traceback
@@ -160,38 +188,45 @@ class Experiment(Ingredient):
                 from labrun.cli.commands import format_config, use_color
 
                 print(format_config(run.config_modifications, use_color(sys.stdout)))
-            self.logger.info("Running command '%s'", run.command)
-            try:
-                run()
-            except BaseException:
-                self.logger.error("Failed after %s!", _elapsed(run))
-                raise
-            self.logger.info("Completed after %s", _elapsed(run))
+            run()
         finally:
             self.current_run = None
 
     def _create_run(self, command_name: str | None, updates: Merge, named_configs: list[str],
                     info: dict[str, Any] | None, meta_info: dict[str, Any] | None, options: Options,
-                    args: Sequence[str] = ()) -> Run:
+                    args: Sequence[str] = (), update_tokens: Sequence[str] | None = None,
+                    extra_options: dict[str, Any] | None = None) -> Run:
         from labrun.config.view import freeze
+        from labrun.settings import SETTINGS
         from labrun.observer import adapt
         from labrun.recording.registry import create_observer, observer_urls
 
+        if self.option_hooks:
+            options = self._apply_option_hooks(options, command_name, update_tokens)
         command = self._find_command(command_name)
+        if command.name == "save_config" and isinstance(updates, Merge) and not args and isinstance(
+                updates.get("config_filename"), Replace):  # Sacred's form: save_config with config_filename=...
+            updates = Merge(updates)
+            args = (str(updates.pop("config_filename").value),)
         if args and not command.builtin:
             raise CommandLineError(
                 f"command '{command.name}' takes no arguments on the command line (got {' '.join(args)}); "
                 f"set its parameters as updates: with key=value")
         sources = self.traverse()
-        resolved = resolve(sources, updates, named_configs, command.name, options.force, self.logger)
+        root_logger = configure_logging(options.loglevel, self.logger)
+        run_logger = root_logger.getChild(self.name)
+        resolved = resolve(sources, updates, named_configs, command.name, options.force, run_logger)
         observers: list[Any] = []
         observed = not (options.unobserved or command.unobserved or command.builtin)
         if observed:
             observers = [adapt(o) for o in self.observers] + [
                 create_observer(url) for url in observer_urls(options)]
+        own_options = {  # the script's own flags, as Sacred lists them: the value, else False or None
+            o.long_flag: (extra_options or {}).get(o.long_flag.replace("_", "-"), False if o.is_flag else None)
+            for o in self.additional_cli_options}
         meta = {
             "command": command.name,
-            "options": options.as_record(),
+            "options": {**options.as_record(command_name, update_tokens), **own_options},
             "named_configs": list(named_configs),
             "config_updates": to_nested(updates),
             "comment": options.comment,
@@ -212,19 +247,37 @@ class Experiment(Ingredient):
             command=command.name,
             main_function=command.function,
             resolved=resolved,
-            config=freeze(resolved.config),
+            config=freeze(resolved.config) if SETTINGS.CONFIG.READ_ONLY_CONFIG else copy.deepcopy(resolved.config),
             options=options,
             meta_info=meta,
             info=info,
             observers=observers,
             observed=observed,
-            captured_functions=iter_captured_functions(sources),
+            root=self,
+            ingredients=sources,
+            root_logger=root_logger,
+            run_logger=run_logger,
+            captured_out_filter=self.captured_out_filter,
             pre_run_hooks=[hook for ing in sources for hook in ing.pre_run_hooks] if not command.builtin else (),
             post_run_hooks=[hook for ing in sources for hook in ing.post_run_hooks] if not command.builtin else (),
         )
         if command.builtin:
             run.main_function = functools.partial(command.function, self, run, *args)
+        for option in self.additional_cli_options:  # Sacred applies them to the created run, before it starts
+            value = (extra_options or {}).get(option.long_flag.replace("_", "-"))
+            if value:
+                option.apply(value, run)
         return run
+
+    def _apply_option_hooks(self, options: Options, command_name: str | None,
+                            update_tokens: Sequence[str] | None) -> Options:
+        """Sacred's option hooks see the options dict as Sacred keys it and may change its flags."""
+        record = options.as_record(command_name, update_tokens, redact=False)
+        for hook in self.option_hooks:
+            hook(options=record)
+        known = set(Options.__dataclass_fields__)
+        return Options.from_mapping({key: value for key, value in record.items() if key.startswith("--")
+                                     and key.lstrip("-").replace("-", "_") in known})
 
     # -- shortcuts to the current run (Sacred's ex.log_scalar, ex.add_artifact, ex.info) -------------------
     def _running(self, what: str) -> Run:
@@ -294,12 +347,20 @@ class Experiment(Ingredient):
         """Sources, git state, environment and host, gathered in parallel (docs/reproducibility.md)."""
         from labrun.provenance.gather import gather_provenance
         from labrun.provenance.git import enforce_clean as refuse_dirty
+        from labrun.host_info import gather_additional, host_info_gatherers
         from labrun.provenance.notebook import notebook_sources
 
         extra = [path for ingredient in self.traverse() for path in ingredient.sources]
         record = gather_provenance(self.base_dir, self.mainfile, extra, self.save_git_info or enforce_clean,
                                     self.record_env)
         record["sources"] += notebook_sources(self.base_dir)
+        declared = [f"{name}=={version}" for ing in self.traverse() for name, version in ing.package_dependencies]
+        if declared:
+            named = {entry.split("==")[0] for entry in declared}
+            record["dependencies"] = sorted(declared + [d for d in record["dependencies"]
+                                                        if d.split("==")[0] not in named])
+        if self.additional_host_info or host_info_gatherers:
+            record["host"].update(gather_additional(self.additional_host_info))
         if enforce_clean:
             refuse_dirty(record["repositories"])
         return record
@@ -310,10 +371,11 @@ class Experiment(Ingredient):
 
         table = self.commands_table()
         width = max(len(n) for n in table) + 12
-        lines = []
+        lines = [f"Usage:\n{usage_line(prog)}\n"]
+        if self.doc and self.doc.strip():  # the script's docstring, where Sacred shows it
+            lines.append(self.doc.strip() + "\n")
         doc = _first_line(self.commands[self.default_command].function) if self.default_command else ""
-        lines.append(f"{self.name}{' - ' + doc if doc else ''}\n")
-        lines.append(f"Usage:\n{usage_line(prog)}\n")
+        lines.append(f"Experiment: {self.name}{' - ' + doc if doc else ''}\n")
         lines.append("Commands:")
         for name, cmd in table.items():
             label = f"{name} (default)" if name == self.default_command else name
@@ -324,7 +386,7 @@ class Experiment(Ingredient):
             "  a.b=1  a.0=5     a nested entry, a list element\n"
             "  a:={'k': 1}      replace a dict instead of merging into it\n"
             "  NAME             a named config (see print_named_configs), or a .json/.yaml/.yml config file\n")
-        lines.append(options_section())
+        lines.append(options_section([o.spec for o in self.additional_cli_options]))
         return "\n".join(lines)
 
     def command_help(self, args: Sequence[str], prog: str) -> str:
@@ -361,7 +423,6 @@ class FunctionExperiment(Experiment):
             self.base_dir = os.path.dirname(self.mainfile)
             if name is None:
                 self.name = _default_name(self.mainfile)
-                self.logger = logging.getLogger(self.name)
         defaults = {
             p.name: p.default for p in inspect.signature(function).parameters.values()
             if p.default is not inspect.Parameter.empty and not p.name.startswith("_")
@@ -439,27 +500,24 @@ def experiment(function: Callable[..., Any] | None = None, *, name: str | None =
     return make(function) if function is not None else make
 
 
-def configure_logging(level: str | None) -> None:
-    """Show INFO messages as Sacred does, unless the program set up logging itself."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+def configure_logging(level: str | None, logger: logging.Logger | None = None) -> logging.Logger:
+    """The logger a run's messages go under, as in Sacred: ``logger`` when the experiment has one, else the
+    root logger, given a handler with Sacred's format at INFO unless the program set up logging itself.
+    ``-l LEVEL`` sets that logger's level."""
+    root = logger
+    if root is None:
+        root = logging.getLogger()
+        if not root.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
+            root.addHandler(handler)
+            root.setLevel(logging.INFO)
     if level is not None:
         value = int(level) if str(level).isdigit() else logging.getLevelName(str(level).upper())
         if not isinstance(value, int):
             raise CommandLineError(f"unknown log level '{level}'; use DEBUG, INFO, WARNING, ERROR or a number")
         root.setLevel(value)
-
-
-def _elapsed(run: Run) -> str:
-    import datetime
-
-    if run.start_time is None or run.stop_time is None:
-        return "0:00:00"
-    return str(datetime.timedelta(seconds=round((run.stop_time - run.start_time).total_seconds())))
+    return root
 
 
 def _default_name(mainfile: str | None) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence, TypeVar, overload
+from typing import Any, Callable, Sequence, TypeVar, overload
 
 from labrun.config.captured_function import CaptureState, capture
 from labrun.config.files import load_config_file
 from labrun.config.patch import KeyPath
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.values import check_key
-from labrun.errors import ConfigError
+from labrun.errors import CircularDependencyError, ConfigError
 
 
 F = TypeVar("F", bound=Callable[..., Any])  # a decorated function: captured, it keeps its signature
@@ -31,6 +31,11 @@ class Command:
     builtin: bool = False
 
 
+def caller_doc(depth: int) -> str | None:
+    """The docstring of the module ``depth`` frames above the caller (Sacred shows it first in --help)."""
+    return sys._getframe(depth + 1).f_globals.get("__doc__")
+
+
 def caller_file(depth: int) -> str | None:
     """The file of the code ``depth`` frames above the caller, or None in interactive sessions."""
     frame = sys._getframe(depth + 1)
@@ -43,7 +48,10 @@ def caller_file(depth: int) -> str | None:
 class Ingredient:
     """A named part of an experiment (Sacred's ``Ingredient``)."""
 
-    def __init__(self, path: str, ingredients: Sequence["Ingredient"] = (), *, _caller_depth: int = 1):
+    def __init__(self, path: str, ingredients: Sequence["Ingredient"] = (), *, interactive: bool = False,
+                 base_dir: str | None = None, save_git_info: bool = True, _caller_depth: int = 1):
+        """Sacred's arguments: ``interactive`` is accepted (labrun runs in notebooks and REPLs without it),
+        ``base_dir`` is where source files are looked for, ``save_git_info`` False records no git state."""
         if path:
             for part in path.split("."):
                 check_key(part, ())
@@ -61,7 +69,12 @@ class Ingredient:
         self.pre_run_hooks: list[Callable[..., Any]] = []
         self.post_run_hooks: list[Callable[..., Any]] = []
         self.mainfile = caller_file(_caller_depth)
+        self.doc = caller_doc(_caller_depth)
         self.base_dir = os.path.dirname(self.mainfile) if self.mainfile else os.getcwd()
+        if base_dir is not None:
+            self.base_dir = os.path.abspath(base_dir)
+        self.save_git_info = save_git_info
+        self.package_dependencies: list[tuple[str, str]] = []  # add_package_dependency
         self.sources: list[str] = []
 
     # -- config -------------------------------------------------------------------------------------------
@@ -183,7 +196,7 @@ class Ingredient:
             if id(ing) in seen:
                 return
             if ing in chain:
-                raise ConfigError(f"ingredient '{ing.path}' contains itself")
+                raise CircularDependencyError(f"ingredient '{ing.path}' contains itself")
             for sub in ing.ingredients:
                 visit(sub, chain + (ing,))
             other = paths.get(ing.config_path)
@@ -195,6 +208,14 @@ class Ingredient:
         visit(self, ())
         return list(seen.values())
 
+    def add_package_dependency(self, package_name: str, version: str) -> None:
+        """Record ``package_name==version`` among the run's dependencies (for packages found no other way)."""
+        import re
+
+        if not re.fullmatch(r"[\w.+-]+", version):
+            raise ValueError(f"invalid version {version!r} for package {package_name!r}")
+        self.package_dependencies.append((package_name, version))
+
     def all_commands(self) -> dict[str, Command]:
         """Commands of this ingredient and, qualified by path (``dataset.stats``), of those below it."""
         out = {}
@@ -202,7 +223,3 @@ class Ingredient:
             for name, cmd in ing.commands.items():
                 out[f"{ing.path}.{name}" if ing.path and ing is not self else name] = cmd
         return out
-
-
-def iter_captured_functions(ingredients: Iterable[Ingredient]) -> list[CaptureState]:
-    return [state for ing in ingredients for state in ing.captured_functions]

@@ -21,6 +21,11 @@ class RunObserver:
     def name(self) -> str:
         return type(self).__name__
 
+    def run_location(self, run_id: Any) -> str | None:
+        """Where a user finds the run (``runs/7``), printed once when it starts; None when there is no such
+        short form."""
+        return None
+
     def started(self, record: RunRecord, _id: Any) -> Any:
         """A run started (``record`` is the run record). Return the id used, or None; ``_id`` is the id
         chosen by a higher-priority observer (or ``--id``), to be used when given.
@@ -70,6 +75,49 @@ class RunObserver:
 
 SACRED_EVENT_METHODS = ("queued_event", "started_event", "heartbeat_event", "completed_event", "interrupted_event",
                         "failed_event", "resource_event", "artifact_event", "log_metrics")
+
+
+class SacredRunObserver:
+    """Sacred's ``RunObserver`` (``from labrun.observers import RunObserver``): subclass it and override
+    the events you need, with Sacred's arguments. labrun feeds it through ``SacredObserverAdapter`` from the
+    run's journal, in the background. (labrun's own observer interface is ``labrun.observer.RunObserver``.)"""
+
+    priority = 0
+
+    def queued_event(self, ex_info: dict[str, Any], command: str, host_info: dict[str, Any],
+                     queue_time: datetime.datetime, config: dict[str, Any], meta_info: dict[str, Any],
+                     _id: Any) -> Any:
+        return None
+
+    def started_event(self, ex_info: dict[str, Any], command: str, host_info: dict[str, Any],
+                      start_time: datetime.datetime, config: dict[str, Any], meta_info: dict[str, Any],
+                      _id: Any) -> Any:
+        return None
+
+    def heartbeat_event(self, info: dict[str, Any], captured_out: str, beat_time: datetime.datetime,
+                        result: Any) -> None:
+        pass
+
+    def completed_event(self, stop_time: datetime.datetime, result: Any) -> None:
+        pass
+
+    def interrupted_event(self, interrupt_time: datetime.datetime, status: str) -> None:
+        pass
+
+    def failed_event(self, fail_time: datetime.datetime, fail_trace: list[str]) -> None:
+        pass
+
+    def resource_event(self, filename: str) -> None:
+        pass
+
+    def artifact_event(self, name: str, filename: str, metadata: Any = None, content_type: str | None = None) -> None:
+        pass
+
+    def log_metrics(self, metrics_by_name: dict[str, Any], info: dict[str, Any]) -> None:
+        pass
+
+    def join(self) -> None:
+        pass
 
 
 def speaks_sacred(observer: Any) -> bool:

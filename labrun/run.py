@@ -17,26 +17,22 @@ from array import array
 from typing import Any, Callable, Sequence
 
 from labrun.stores.artifact_names import check_artifact_name, numbered
-from labrun.config.captured_function import CaptureState
-from labrun.config.resolve import ResolvedConfig
+from labrun.config.resolve import ResolvedConfig, ingredient_fixture
 from labrun.config.values import storable
 from labrun._util.env_vars import RUN_UID_ENV
 from labrun.cli.options import Options
 from labrun.provenance.host import host_basics
 from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
 from labrun.stores.record import ExperimentInfo, RunRecord
-from labrun.seeding import seed_globals
+from labrun.errors import SacredInterrupt, TimeoutInterrupt
+from labrun.randomness import FunctionSeeds, set_global_seed
 from labrun._util.timestamps import iso, utcnow
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED, TIMEOUT, QUEUED = (
     "RUNNING", "COMPLETED", "FAILED", "INTERRUPTED", "TIMEOUT", "QUEUED")
 logger = logging.getLogger("labrun")
-_told_about_observers = False
 _now = time.time
-
-
-class TimeoutInterrupt(Exception):
-    """Raise this from a run to record it as TIMEOUT (a time budget ran out)."""
+__all__ = ["Run", "TimeoutInterrupt", "RunTerminated", "MetricBuffer"]
 
 
 class RunTerminated(KeyboardInterrupt):
@@ -72,7 +68,11 @@ class Run:
         info: dict[str, Any] | None,
         observers: Sequence[Any],
         provenance: Callable[[], dict[str, Any]] | None = None,
-        captured_functions: Sequence[CaptureState],
+        root: Any,
+        ingredients: Sequence[Any],
+        root_logger: logging.Logger | None = None,
+        run_logger: logging.Logger | None = None,
+        captured_out_filter: Callable[[str], str] | None = None,
         pre_run_hooks: Sequence[Callable[[], Any]] = (),
         post_run_hooks: Sequence[Callable[[], Any]] = (),
         observed: bool = True,
@@ -94,7 +94,12 @@ class Run:
         self.environment: dict[str, Any] = {}
         self._sources: list[dict[str, str]] = []  # found at the start: {"path", "abspath", "md5"}
         self.observed = observed
-        self.captured_functions = list(captured_functions)
+        self._root = root
+        self.ingredients = list(ingredients)
+        self.root_logger = root_logger or logging.getLogger()
+        self.run_logger = run_logger or logging.getLogger(experiment_info["name"])
+        self.captured_out_filter = captured_out_filter
+        self.captured_out = ""  # what the run printed, as stored (filtered), once an observer captured it
         self.pre_run_hooks = list(pre_run_hooks)
         self.post_run_hooks = list(post_run_hooks)
         self.status: str | None = None
@@ -111,6 +116,53 @@ class Run:
     @property
     def seed(self) -> int:
         return self.config["seed"]
+
+    # -- Sacred's Run attributes, derived from the options -------------------------------------------------
+    @property
+    def beat_interval(self) -> float:
+        if self.options.beat_interval is not None:
+            return self.options.beat_interval
+        from labrun.settings import SETTINGS
+
+        return float(SETTINGS.DEFAULT_BEAT_INTERVAL)
+
+    @property
+    def host_info(self) -> dict[str, Any]:
+        return self.host
+
+    @property
+    def debug(self) -> bool:
+        return self.options.debug
+
+    @property
+    def pdb(self) -> bool:
+        return self.options.pdb
+
+    @property
+    def unobserved(self) -> bool:
+        return not self.observed
+
+    @property
+    def capture_mode(self) -> str | None:
+        """-C, else SETTINGS.CAPTURE_MODE when changed from Sacred's default "fd"; None: labrun's choice
+        (fd where print writes to file descriptor 1, else sys)."""
+        if self.options.capture is not None:
+            return self.options.capture
+        from labrun.settings import SETTINGS
+
+        return None if SETTINGS.CAPTURE_MODE == "fd" else SETTINGS.CAPTURE_MODE
+
+    @property
+    def force(self) -> bool:
+        return self.options.force
+
+    @property
+    def queue_only(self) -> bool:
+        return self.options.queue
+
+    @property
+    def captured_functions(self) -> list[Any]:
+        return [state for ingredient in self.ingredients for state in ingredient.captured_functions]
 
     # -- inside the run ------------------------------------------------------------------------------------
     def log_scalar(self, name: str, value: Any, step: int | None = None) -> None:
@@ -169,53 +221,83 @@ class Run:
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def __call__(self) -> Any:
-        """Run the command once and record it, whatever its ending."""
+        """Run the command once and record it, whatever its ending; log its life as Sacred does."""
         if self.status is not None:
             raise RuntimeError("this run has already been started; call ex.run() again for a new run")
+        if self.observed and not self.observers:
+            self.run_logger.warning("No observers have been added to this run")  # Sacred's line, then how
+            _tell_how_to_observe()
         self._gather_provenance()  # before the run starts: -e refuses a dirty tree here
         if self.options.queue:
             return self._queue()
-        if self.observed and not self.observers:
-            _tell_about_observers()
-        seed_globals(self.seed)
-        for state in self.captured_functions:
-            state.bind(self, self.config, self.seed)
+        set_global_seed(self.seed)
+        seeds = FunctionSeeds(self._root, self.ingredients, self.seed)
+        for ingredient in self.ingredients:
+            parent = self.root_logger.getChild(ingredient.path) if ingredient.path else self.root_logger
+            fixture = ingredient_fixture(ingredient, self.config)
+            for state in ingredient.captured_functions:
+                state.bind(self, fixture, ingredient.config_path, seeds, parent)
         self.start_time = utcnow()
         self.status = RUNNING
         restore_signal = _handle_sigterm()
         try:
-            if self.observers:
+            if self.observers:  # capturing starts here, so the log lines below are in the stored output
                 from labrun.recording.session import Recording
 
                 recording = Recording(self)
                 self._id = recording.start()
                 self._recording = recording
+            self.run_logger.info("Running command '%s'", self.command)
+            if self._id is None or not self.observers:
+                self.run_logger.info("Started")
+            else:
+                self.run_logger.info('Started run with ID "%s"', self._id)
+                where = recording.location()
+                if where:
+                    self.run_logger.info("Stored in %s", where)
             for hook in self.pre_run_hooks:
                 hook()
             self.result = self.main_function()
             for hook in self.post_run_hooks:
                 hook()
+            if self.result is not None:
+                self.run_logger.info("Result: %s", self.result)
             self.status = COMPLETED
-        except SystemExit as exc:
+            self.run_logger.info("Completed after %s", self._stop())
+        except SystemExit as exc:  # sys.exit(0) ends a run well (Sacred records it FAILED)
             self.status = COMPLETED if exc.code in (0, None) else FAILED
+            if self.status == COMPLETED:
+                self.run_logger.info("Completed after %s", self._stop())
+            else:
+                self.run_logger.error("Failed after %s!", self._stop())
             raise
-        except KeyboardInterrupt:
-            self.status = INTERRUPTED
+        except (SacredInterrupt, KeyboardInterrupt) as exc:
+            self.status = getattr(exc, "STATUS", INTERRUPTED)
+            self.run_logger.warning("Aborted after %s!", self._stop())
             raise
         except BaseException as exc:
             from labrun._util.tracebacks import format_user_traceback
 
-            self.status = TIMEOUT if isinstance(exc, TimeoutInterrupt) else FAILED
+            self.status = FAILED
             self.fail_trace = format_user_traceback(exc).splitlines(keepends=True)
+            self.run_logger.error("Failed after %s!", self._stop())
             raise
         finally:
-            self.stop_time = utcnow()
+            self._stop()
             restore_signal()
             for state in self.captured_functions:
                 state.unbind()
             if self._recording is not None:
                 self._recording.finish()
         return self.result
+
+    def _stop(self) -> str:
+        """Fix the stop time (once) and return the run's duration as Sacred prints it, H:MM:SS."""
+        if self.stop_time is None:
+            self.stop_time = utcnow()
+        if self.start_time is None:
+            return "0:00:00"
+        return str(_dt.timedelta(seconds=round((self.stop_time - self.start_time).total_seconds())))
 
     def _gather_provenance(self) -> None:
         """Sources, git state, environment and host, for observed runs and for ``-e`` (which needs git)."""
@@ -298,9 +380,12 @@ def _handle_sigterm() -> Callable[[], None]:
     return restore
 
 
-def _tell_about_observers() -> None:
-    global _told_about_observers
-    if not _told_about_observers:
-        _told_about_observers = True
-        logger.warning("no observer records this run; add one with -F DIR (file store), -m URL (MongoDB) or "
-                       "-o URL, or pass -u to run unobserved on purpose")
+_told_how_to_observe = False
+
+
+def _tell_how_to_observe() -> None:
+    global _told_how_to_observe
+    if not _told_how_to_observe:
+        _told_how_to_observe = True
+        logger.info("add an observer with -F DIR (file store), -m URL (MongoDB) or -o URL, or pass -u to run "
+                    "unobserved on purpose")

@@ -13,10 +13,12 @@ Ids 1, 2, 3... are claimed with an atomic mkdir, so concurrent runs on one DIR n
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from typing import Any
 
+from labrun._util.paths import display_path
 from labrun.stores.artifact_names import check_artifact_name
 from labrun._util.atomic_file import append_whole, atomic_open, claim_folder, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
@@ -26,6 +28,8 @@ from labrun.stores.metrics_file import read_metrics
 from labrun.observers.file_metrics import append_batches, write_metrics_json
 from labrun.stores.record import RunRecord
 
+logger = logging.getLogger("labrun")
+
 
 
 class FileStorageObserver(RunObserver):
@@ -33,8 +37,25 @@ class FileStorageObserver(RunObserver):
 
     priority = 20
 
-    def __init__(self, basedir: str):
+    def __init__(self, basedir: str, resource_dir: str | None = None, source_dir: str | None = None,
+                 template: str | None = None, priority: int = 20, copy_artifacts: bool = True,
+                 copy_sources: bool = True):
+        """Sacred's arguments: ``resource_dir`` and ``source_dir`` (default ``DIR/_resources``, ``DIR/_sources``)
+        hold each resource and source once; ``template`` (else ``DIR/template.html`` when it exists) is
+        rendered with mako, when installed, into ``report.<ext>`` in the run's folder at its end;
+        ``copy_sources=False`` lists the sources where they are instead of copying them. ``copy_artifacts``
+        is accepted and has no effect: labrun copies every artifact when it is added, so that later changes
+        to the file do not count (Sacred skips copying only files already inside the store)."""
         self.basedir = os.path.abspath(basedir)
+        self.resource_dir = os.path.abspath(resource_dir or os.path.join(self.basedir, "_resources"))
+        self.source_dir = os.path.abspath(source_dir or os.path.join(self.basedir, "_sources"))
+        if template is not None and not os.path.exists(template):
+            raise FileNotFoundError(f"the report template '{template}' does not exist")
+        default_template = os.path.join(self.basedir, "template.html")
+        self.template = template or (default_template if os.path.exists(default_template) else None)
+        self.priority = priority
+        self.copy_artifacts = copy_artifacts
+        self.copy_sources = copy_sources
         self.run_dir: str | None = None
         self._uid: str | None = None
         self.run_entry: dict[str, Any] = {}
@@ -43,12 +64,20 @@ class FileStorageObserver(RunObserver):
         self.output_until = ""
 
     @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> "FileStorageObserver":
+        """Sacred's older constructor, kept for scripts that use it."""
+        return cls(*args, **kwargs)
+
+    @classmethod
     def from_url(cls, url: str) -> "FileStorageObserver":
         path = url[len("file://"):] if url.startswith("file://") else url
         return cls(path)
 
     def __repr__(self) -> str:
         return f"FileStorageObserver({self.basedir!r})"
+
+    def run_location(self, run_id: Any) -> str | None:
+        return display_path(os.path.join(self.basedir, str(run_id)))
 
     @property
     def url(self) -> str:
@@ -132,7 +161,7 @@ class FileStorageObserver(RunObserver):
         self._save_run()
 
     def resource(self, path: str, md5: str, stored_path: str) -> None:
-        entry = [path, self._store_once("_resources", path, md5, stored_path)]
+        entry = [path, self._store_once(self.resource_dir, path, md5, stored_path)]
         if entry not in self.run_entry["resources"]:
             self.run_entry["resources"].append(entry)
         self._save_run()
@@ -141,7 +170,12 @@ class FileStorageObserver(RunObserver):
         """Sacred's ``[relative path, "_sources/<stem>_<md5><ext>"]`` entries, each content stored once."""
         listed = self.run_entry["experiment"]["sources"]
         for source in sources:
-            entry = [source["path"], self._store_once("_sources", source["path"], source["md5"], source["stored"])]
+            if self.copy_sources:
+                entry = [source["path"], self._store_once(self.source_dir, source["path"], source["md5"],
+                                                          source["stored"])]
+            else:  # Sacred's copy_sources=False: where the file is, relative to the store
+                where = os.path.join(self.run_entry["experiment"].get("base_dir") or "", source["path"])
+                entry = [source["path"], os.path.relpath(where, self.basedir)]
             if entry not in listed:
                 listed.append(entry)
         self._save_run()
@@ -159,6 +193,8 @@ class FileStorageObserver(RunObserver):
         if fail_trace:
             self.run_entry["fail_trace"] = fail_trace
         self._save_run()
+        if self.template:
+            self._render_report()
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _claim(self, _id: Any, explicit: bool) -> tuple[str, Any]:
@@ -168,13 +204,32 @@ class FileStorageObserver(RunObserver):
     def _store_once(self, folder: str, path: str, md5: str, stored_path: str) -> str:
         """Copy a file to ``folder/<stem>_<md5><ext>`` unless that content is there; the path relative to DIR."""
         stem, ext = os.path.splitext(os.path.basename(path))
-        relative = os.path.join(folder, f"{stem}_{md5}{ext}")
-        target = os.path.join(self.basedir, relative)
+        target = os.path.join(folder, f"{stem}_{md5}{ext}")
+        relative = os.path.relpath(target, self.basedir)
         if not os.path.exists(target):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(stored_path, "rb") as source, atomic_open(target, "wb") as copy:
                 shutil.copyfileobj(source, copy)
         return relative
+
+    def _render_report(self) -> None:
+        """Sacred's report: the template rendered with mako (run, config, info, cout, savedir)."""
+        try:
+            from mako.template import Template
+        except ImportError:
+            logger.warning("the file store's report template %s needs mako: pip install mako", self.template)
+            return
+        with open(self._path("config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+        cout_path = self._path("cout.txt")
+        cout = ""
+        if os.path.exists(cout_path):
+            with open(cout_path, encoding="utf-8") as f:
+                cout = f.read()
+        report = Template(filename=self.template).render(run=self.run_entry, config=config, info=self.info,
+                                                         cout=cout, savedir=self.run_dir)
+        with atomic_open(self._path("report" + os.path.splitext(str(self.template))[1]), "w") as f:
+            f.write(report)
 
     def _path(self, name: str) -> str:
         assert self.run_dir is not None

@@ -94,10 +94,24 @@ class MongoObserver(RunObserver):
 
     priority = 30  # as in Sacred: with -F too, the run's number comes from the database
 
-    def __init__(self, url: str = "mongodb://localhost:27017", db_name: str | None = None,
+    def __init__(self, url: str | None = None, db_name: str | None = None,
                  collection: str = "runs", collection_prefix: str = "", priority: int | None = None,
+                 client: Any = None, overwrite: Any = None, failure_dir: str | None = None,
                  **client_options: Any):
+        """Sacred's arguments: ``url`` None means localhost:27017, and ``host:port`` needs no scheme.
+        ``failure_dir`` is accepted and unused (labrun's journal keeps what a database did not take).
+        ``client`` and ``overwrite`` are refused with the way to do it in labrun."""
         require_package("pymongo", "mongo", "MongoDB")
+        if client is not None:
+            raise ValueError("MongoObserver(client=...) is not supported: labrun delivers in the background and "
+                             "`labrun sync` reconnects later, both from a URL; pass url='mongodb://HOST:PORT/DB' "
+                             "(with the client's options as keyword arguments) instead")
+        if overwrite is not None:
+            raise ValueError("MongoObserver(overwrite=...) is not supported: labrun never overwrites a stored "
+                             "run; start a new run, or `labrun rerun` the old one")
+        url = url or "mongodb://localhost:27017"
+        if "://" not in url:  # Sacred's "host:port"
+            url = f"mongodb://{url}"
         try:
             self.location = parse_mongo_url(url, db_name, collection, collection_prefix)
         except ValueError as exc:
@@ -112,6 +126,11 @@ class MongoObserver(RunObserver):
         self._reset(None, None)
 
     @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> "MongoObserver":
+        """Sacred's older constructor, kept for scripts that use it."""
+        return cls(*args, **kwargs)
+
+    @classmethod
     def from_url(cls, url: str) -> "MongoObserver":
         return cls(url)
 
@@ -121,6 +140,9 @@ class MongoObserver(RunObserver):
     @property
     def redacted_url(self) -> str:
         return redact_url(self.url)
+
+    def run_location(self, run_id: Any) -> str | None:
+        return f"{self.redacted_url} {run_id}"
 
     def _reset(self, run_id: Any, uid: str | None) -> None:
         """Forget the previous run: one observer object can record several runs, one after another."""
@@ -542,3 +564,7 @@ class MongoObserver(RunObserver):
             "filename": filename, "length": 0, "chunkSize": CHUNK_SIZE, "contentType": "text/plain; charset=utf-8",
             "uploadDate": _dt.datetime.now(_dt.timezone.utc), "run_uid": self.uid}).inserted_id
 
+
+QueuedMongoObserver = MongoObserver
+"""Sacred's MongoObserver that queues what the database cannot take yet: every labrun observer is fed from
+the run's local journal in the background, so the plain MongoObserver already does that."""

@@ -26,6 +26,17 @@ class Script:
 
 
 @pytest.fixture(autouse=True)
+def root_log_level():
+    """A run's -l sets the root logger's level, as in Sacred; one test's level must not hide the next
+    test's messages."""
+    import logging
+
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def private_journal(tmp_path, monkeypatch):
     """Each test journals into its own folder. A run's end waits for its observers to confirm everything,
     however slow this machine is: the bound is only a hang guard. No background delivery outlives a test

@@ -97,3 +97,20 @@ def test_sklearn_study_browsed_as_docs_browse_shows(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "<run 4 of 'digits'" in shown.stdout or "<run 3 of 'digits'" in shown.stdout
     assert re.search(r"predicted \[0 1 2 3 4 . 6 7 8 9\] actual \[0 1 2 3 4 5 6 7 8 9\]", shown.stdout)
+
+
+def test_from_sacred_example_records_sacreds_forms(tmp_path):
+    import json
+
+    out = run_example("from_sacred.py", "-F", "runs", "--tag", "baseline", "with", "seed=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Result: 0.0118" in out.stderr and 'Started run with ID "1"' in out.stderr
+    record = json.loads((tmp_path / "runs" / "1" / "run.json").read_text())
+    assert record["result"]["py/object"] == "numpy.float64" and record["host"]["numpy_version"]
+    info = json.loads((tmp_path / "runs" / "1" / "info.json").read_text())
+    assert info["tag"] == "baseline" and "py/tuple" in info["fit"]
+    careful = run_example("from_sacred.py", "-F", "runs", "print_config", "with", "careful", cwd=tmp_path)
+    assert "lr = 0.05" in careful.stdout
+    diverged = run_example("from_sacred.py", "-F", "runs", "with", "lr=9", cwd=tmp_path)
+    assert diverged.returncode == 1
+    assert json.loads((tmp_path / "runs" / "2" / "run.json").read_text())["status"] == "DIVERGED"

@@ -347,7 +347,8 @@ def test_names_info_and_output_that_look_like_a_metrics_line_reach_the_store_int
 
 def test_no_observer_says_how_to_add_one(exp):
     out = exp.run()
-    assert "no observer records this run; add one with -F DIR" in out.stderr
+    assert "WARNING - store - No observers have been added to this run\n" in out.stderr  # Sacred's line
+    assert "add an observer with -F DIR" in out.stderr
     assert "no observer" not in exp.run("-u").stderr
 
 

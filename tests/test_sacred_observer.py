@@ -103,3 +103,43 @@ def test_only_observers_written_for_sacred_are_adapted():
 
     assert adapt(own := LabrunStyle()) is own
     assert isinstance(adapt(SacredSubclass()), SacredObserverAdapter)
+
+
+def test_a_subclass_of_sacreds_run_observer_receives_every_event(tmp_path):
+    from labrun.observers import RunObserver as SacredRunObserver
+
+    class Recorder(SacredRunObserver):  # as `from sacred.observers import RunObserver` users write it
+        priority = 3
+
+        def __init__(self):
+            self.events = []
+
+        def started_event(self, ex_info, command, host_info, start_time, config, meta_info, _id):
+            self.events.append("started")
+
+        def heartbeat_event(self, info, captured_out, beat_time, result):
+            self.events.append("heartbeat")
+
+        def log_metrics(self, metrics_by_name, info):
+            self.events.append("log_metrics")
+
+        def artifact_event(self, name, filename, metadata=None, content_type=None):
+            self.events.append("artifact")
+
+        def resource_event(self, filename):
+            self.events.append("resource")
+
+        def completed_event(self, stop_time, result):
+            self.events.append(("completed", result))
+
+    recorder = Recorder()
+    ex = make_experiment(recorder, tmp_path)
+    (tmp_path / "data.txt").write_text("x")
+
+    @ex.pre_run_hook
+    def read_data(_run):
+        _run.add_resource(str(tmp_path / "data.txt"))
+
+    ex.run()
+    assert recorder.events[0] == "started" and recorder.events[-1] == ("completed", 1.0)
+    assert {"heartbeat", "log_metrics", "artifact", "resource"} <= set(recorder.events)

@@ -8,6 +8,7 @@ import shlex
 import sys
 from typing import IO, Any
 
+from labrun._util.paths import display_path
 from labrun.readback.query import flatten, gpus_of, short_commit
 from labrun._util.table import ago, duration, format_cell, local_time, paint_status, use_color
 
@@ -140,10 +141,7 @@ def rerun_command(run: Any) -> str:
     """The ``labrun rerun`` line for this run; a MongoDB URL is shown without its password."""
     if run.store_url.startswith(("mongodb://", "mongodb+srv://")):
         return f"labrun rerun {shlex.quote(run.store)} {run.id}"
-    folder = os.path.relpath(os.path.join(run.store, str(run.id)))
-    if folder.startswith(os.path.join("..", "..")):  # far from here: the absolute path reads better
-        folder = os.path.join(run.store, str(run.id))
-    return f"labrun rerun {shlex.quote(folder)}"
+    return f"labrun rerun {shlex.quote(display_path(os.path.join(run.store, str(run.id))))}"
 
 
 def _dirty_files(repo: dict[str, Any]) -> list[str]:

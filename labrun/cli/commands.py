@@ -65,14 +65,14 @@ def print_config(experiment: Any, run: Any, *args: str) -> None:
     print(format_config(run.config_modifications, use_color(sys.stdout)))
 
 
-def save_config(experiment: Any, run: Any, *args: str) -> str:
-    """Save the config to PATH (.json, .yaml or .yml; default config.json)."""
+def save_config(experiment: Any, run: Any, *args: str) -> None:
+    """Save the config to PATH (.json, .yaml or .yml; default config.json; Sacred's ``with
+    config_filename=PATH`` works too)."""
     if len(args) > 1:
         raise CommandLineError(f"save_config takes one PATH, got {' '.join(args)}")
     path = args[0] if args else "config.json"
     save_config_file(run.config_modifications.config, path)
     print(f"Saved the config to {path}")
-    return path
 
 
 def print_named_configs(experiment: Any, run: Any, *args: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from labrun.errors import CommandLineError
 from labrun._util.suggest import did_you_mean
@@ -17,7 +17,8 @@ class OptionSpec(NamedTuple):
 
 
 OPTION_SPECS = (
-    OptionSpec("-b", "--beat-interval", "SECONDS", "Seconds between heartbeats; 0 turns them off [default: 10]."),
+    OptionSpec("-b", "--beat-interval", "SECONDS",
+               "Seconds between heartbeats; 0 turns them off [default: 10, or SETTINGS.DEFAULT_BEAT_INTERVAL]."),
     OptionSpec("-C", "--capture", "MODE",
                "How output is captured: fd, sys or no [default: fd where print writes to fd 1, else sys]."),
     OptionSpec("-c", "--comment", "TEXT", "A comment stored with the run."),
@@ -46,6 +47,9 @@ OPTION_SPECS = (
     OptionSpec("-u", "--unobserved", None, "Run without any observer."),
 )
 SPEC_BY_LONG = {spec.long: spec for spec in OPTION_SPECS}
+# Sacred's keys in meta.options where they differ from the flag (it spells these with '_')
+SACRED_OPTION_KEYS = {"--enforce-clean": "--enforce_clean", "--file-storage": "--file_storage",
+                      "--mongo-db": "--mongo_db"}
 SPEC_BY_SHORT = {spec.short: spec for spec in OPTION_SPECS if spec.short}
 SWEEP_ONLY = ("--multirun", "--jobs", "--launcher", "--rerun-all", "--fail-fast")  # not passed on to the runs
 
@@ -54,7 +58,7 @@ SWEEP_ONLY = ("--multirun", "--jobs", "--launcher", "--rerun-all", "--fail-fast"
 class Options:
     """The run options, named after their long flags."""
 
-    beat_interval: float = 10.0
+    beat_interval: float | None = None  # None: SETTINGS.DEFAULT_BEAT_INTERVAL
     capture: str | None = None
     comment: str | None = None
     debug: bool = False
@@ -99,19 +103,30 @@ class Options:
             setattr(out, name, _convert(name, value))
         return out
 
-    def as_record(self) -> dict[str, Any]:
-        """The options as Sacred stores them in ``meta.options`` (long flag names), observer URLs without
-        their credentials."""
+    def as_record(self, command: str | None = None, update_tokens: Sequence[str] | None = None,
+                  redact: bool = True) -> dict[str, Any]:
+        """The options as Sacred stores them in ``meta.options``: its key for each flag (``--file_storage``,
+        ``--beat-interval``: Sacred's own mixed spelling), ``COMMAND`` and ``UPDATE`` as typed, ``with``,
+        ``help``, and Sacred's observers labrun lacks as null; labrun's own flags by their long names.
+        Observer URLs without their credentials."""
         from labrun._util.redact import redact_url
-
-        record = {spec.long: getattr(self, spec.long[2:].replace("-", "_")) for spec in OPTION_SPECS}
         from labrun.recording.registry import BACKENDS
 
-        for backend in BACKENDS:
-            if record[backend.flag]:
-                record[backend.flag] = redact_url(record[backend.flag])
-        record["--observer"] = [redact_url(url) for url in record["--observer"] or []]
-        return record
+        record: dict[str, Any] = {}
+        for spec in OPTION_SPECS:
+            value = getattr(self, spec.long[2:].replace("-", "_"))
+            record[SACRED_OPTION_KEYS.get(spec.long, spec.long)] = value
+        if redact:
+            for backend in BACKENDS:
+                key = SACRED_OPTION_KEYS.get(backend.flag, backend.flag)
+                if record[key]:
+                    record[key] = redact_url(record[key])
+            record["--observer"] = [redact_url(url) for url in record["--observer"] or []]
+        record.update({"--s3": None, "--sql": None, "--tiny_db": None})
+        if update_tokens is not None:  # from a command line: what it named, as Sacred's parser gives it
+            record.update({"COMMAND": command, "UPDATE": list(update_tokens), "help": False,
+                           "with": bool(update_tokens)})
+        return dict(sorted(record.items()))
 
     def to_argv(self) -> list[str]:
         """The options as the command line spells them (those differing from the defaults), for the runs a

@@ -6,10 +6,8 @@ entries (read-only), then defaults; ``_config``, ``_log``, ``_run``, ``_seed`` a
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
-import random
 from typing import Any, Callable
 
 import wrapt
@@ -17,9 +15,9 @@ import wrapt
 from labrun.config.patch import KeyPath, format_path
 from labrun.config.view import ReadOnlyDict
 from labrun.errors import MissingConfigError, SignatureError
+from labrun.randomness import FunctionSeeds, create_rnd
 
 SPECIAL_ARGS = ("_config", "_log", "_run", "_seed", "_rnd")
-_MAX_SEED = 2**31 - 1
 _FILLABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _EMPTY = ReadOnlyDict()  # the view of an ingredient or prefix that has no config entries
 
@@ -37,7 +35,11 @@ class CaptureState:
         self.config: dict[str, Any] | None = None  # the read-only config view while a run is bound
         self.run: Any = None
         self.logger: logging.Logger | None = None
-        self._seeds: random.Random | None = None
+        self._seeds: FunctionSeeds | None = None
+
+    @property
+    def uses_randomness(self) -> bool:
+        return any(p.name in ("_seed", "_rnd") for p in self.parameters)
 
     @property
     def parameters(self) -> list[inspect.Parameter]:
@@ -49,10 +51,12 @@ class CaptureState:
         """Names this function can take from the config."""
         return {p.name for p in self.parameters if p.kind in _FILLABLE and p.name not in SPECIAL_ARGS}
 
-    def bind(self, run: Any, config: dict[str, Any], seed: int) -> None:
-        """Give the function its run: the config view at its path, its logger and its own seed stream."""
-        view: Any = config
-        for key in self.config_path:
+    def bind(self, run: Any, fixture: dict[str, Any], fixture_path: KeyPath, seeds: FunctionSeeds,
+             logger: logging.Logger) -> None:
+        """Give the function its run: the config view at its path, its logger and its seeds. ``fixture`` is
+        the config at ``fixture_path`` (its ingredient's) as its functions see it; a prefix goes below."""
+        view: Any = fixture
+        for key in self.config_path[len(fixture_path):]:
             view = view.get(key, _EMPTY) if isinstance(view, dict) else None
             if not isinstance(view, dict):
                 raise SignatureError(
@@ -60,8 +64,8 @@ class CaptureState:
                     f"not a dict; rename the entry or fix the prefix")
         self.config = view
         self.run = run
-        self.logger = logging.getLogger(getattr(self.func, "__name__", self.name))
-        self._seeds = random.Random(f"{seed}:{self.name}")  # str seeds hash with sha512: stable across runs
+        self.logger = logger.getChild(getattr(self.func, "__name__", self.name))
+        self._seeds = seeds
 
     def unbind(self) -> None:
         self.config = self.run = self.logger = self._seeds = None
@@ -75,13 +79,12 @@ class CaptureState:
         given = {p.name for p in positional[:len(args)]} | set(kwargs)
         kwargs = dict(kwargs)
         missing = []
-        seed = None
+        # As in Sacred, a function that takes _seed or _rnd draws one seed per call, given or not.
+        seed = self._seeds.next_seed(self) if self.uses_randomness else None  # type: ignore[union-attr]
         for p in params:
             if p.name in given or p.kind not in _FILLABLE:
                 continue
             if p.name in SPECIAL_ARGS:
-                if p.name in ("_seed", "_rnd") and seed is None:
-                    seed = self._seeds.randint(0, _MAX_SEED)  # type: ignore[union-attr]
                 kwargs[p.name] = self._special(p.name, seed)
             elif p.name in self.config:
                 kwargs[p.name] = self.config[p.name]
@@ -100,16 +103,7 @@ class CaptureState:
             return self.run
         if name == "_seed":
             return seed
-        return make_rng(seed)  # _rnd
-
-
-def make_rng(seed: int | None) -> Any:
-    """A numpy Generator when numpy is installed (imported only now), else random.Random."""
-    if importlib.util.find_spec("numpy") is not None:
-        import numpy
-
-        return numpy.random.default_rng(seed)
-    return random.Random(seed)
+        return create_rnd(seed)  # type: ignore[arg-type]  # _rnd
 
 
 def capture(func: Callable[..., Any], config_path: KeyPath) -> tuple[CaptureState, Callable[..., Any]]:

@@ -8,12 +8,14 @@ scopes computed, so they may read it (Sacred evaluates them first, blind).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
+from labrun._util.suggest import did_you_mean
 from labrun.config import patch
 from labrun.config.files import is_config_file_name, load_config_file
 from labrun.config.patch import Merge, Node, KeyPath, format_path
@@ -30,6 +32,7 @@ class ConfigSource(Protocol):
     """What the resolver needs of an Experiment or Ingredient."""
 
     config_path: KeyPath
+    ingredients: list[Any]
     config_layers: list[ConfigLayer]
     named_configs: dict[str, ConfigLayer]
     config_hooks: list[Callable[..., Any]]
@@ -64,27 +67,29 @@ def resolve(
     """Evaluate every layer of ``sources`` (ingredients first, the experiment last) under the fixed values."""
     logger = logger or logging.getLogger("labrun")
     explicit: Node | None = updates or None
-    config, info = _evaluate(sources, explicit, force)
+    config, info = _evaluate(sources, explicit, force, logger)
 
     named: Node | None = None
     for token in named_configs:
         layer, path = find_named_config(sources, token)
         preset = _subtree(config, path)
-        result = layer.evaluate(preset, patch.subpatch(explicit, path), path, force)
+        owner = next((source for source in sources if source.config_path == path), None)
+        fallback = _fallback(owner, config, logger) if owner is not None else {"_log": logger}
+        result = layer.evaluate(preset, patch.subpatch(explicit, path), path, force, fallback)
         contribution = patch.from_value(result.entries)
         named = patch.merge(named, patch.at_path(path, contribution) if path else contribution)
-        config, info = _evaluate(sources, patch.merge(named, explicit), force)
+        config, info = _evaluate(sources, patch.merge(named, explicit), force, logger)
 
     user_fixed = patch.merge(named, explicit)
     hooked: Node | None = None
-    frozen_for_hooks = None
+    for_hooks = None
     for source in sources:
         for hook in source.config_hooks:
-            if frozen_for_hooks is None:
-                from labrun.config.view import freeze
-
-                frozen_for_hooks = freeze(patch.apply(config, user_fixed, (), force))
-            out = hook(frozen_for_hooks, command_name, logger)
+            if for_hooks is None:
+                for_hooks = patch.apply(config, user_fixed, (), force)
+            # Sacred's contract: each hook gets its own copy, may change it, and returns updates or the
+            # whole changed config (both are applied as updates).
+            out = hook(copy.deepcopy(for_hooks), command_name, logger)
             if out is None:
                 continue
             if not isinstance(out, dict):
@@ -95,7 +100,7 @@ def resolve(
             hooked = patch.merge(hooked, patch.from_value(out))
     fixed = patch.merge(hooked, user_fixed)
     if hooked is not None:
-        config, info = _evaluate(sources, fixed, force)
+        config, info = _evaluate(sources, fixed, force, logger)
 
     config = patch.apply(config, fixed, (), force)
     seed_generated = SEED_KEY not in config
@@ -114,7 +119,13 @@ def resolve(
                 resolved.added.add(defined_path)
     _explain_changes(resolved, info.originals)
     user_added = sorted(format_path(p) for p in resolved.added
-                        if any(leaf[:len(p)] == p for leaf, _ in patch.leaves(user_fixed)))
+                        if any(leaf[:len(p)] == p for leaf, _ in patch.leaves(user_fixed))
+                        and not _inside_entry(p, info.defined))
+    for path in sorted(resolved.added):
+        if _inside_entry(path, info.defined):  # a new key in an existing dict entry: Sacred's warning
+            siblings = [format_path(p) for p in info.defined if len(p) == len(path) and p[:-1] == path[:-1]]
+            hint = did_you_mean(format_path(path), siblings)
+            logger.warning('Added new config entry: "%s"%s', format_path(path), hint)
     if user_added and not force:
         known = [format_path(p) for p in info.defined]
         known += [format_path(p + (name,)) for p, names in accepted.items() for name in names]
@@ -127,18 +138,59 @@ def resolve(
     return resolved
 
 
-def _evaluate(sources: Sequence[ConfigSource], fixed: Node | None, force: bool) -> tuple[dict, LayerResult]:
+def _evaluate(sources: Sequence[ConfigSource], fixed: Node | None, force: bool,
+              logger: logging.Logger) -> tuple[dict, LayerResult]:
     config: dict[str, Any] = {}
     info = LayerResult(entries=config)
-    for source in sources:
+    for source in sources:  # ingredients before those that hold them
         for layer in source.config_layers:
             preset = _subtree(config, source.config_path)
-            result = layer.evaluate(preset, patch.subpatch(fixed, source.config_path), source.config_path, force)
+            result = layer.evaluate(preset, patch.subpatch(fixed, source.config_path), source.config_path, force,
+                                    _fallback(source, config, logger))
             _deep_merge(_subtree(config, source.config_path, create=True), result.entries)
             info.defined |= result.defined
             info.originals.update(result.originals)
             info.docs.update(result.docs)
     return config, info
+
+
+def ingredient_views(source: ConfigSource, config: dict) -> dict[str, Any]:
+    """The config of ``source``'s own ingredients, as Sacred shows them to its scopes and captured functions:
+    one below ``source``'s path at its relative path (``paths`` for ``dataset.paths`` in ``dataset``), any
+    other at its full path (``settings``)."""
+    views: dict[str, Any] = {}
+    for sub in sorted(source.ingredients, key=lambda s: len(s.config_path)):
+        path = sub.config_path
+        if source.config_path and path[:len(source.config_path)] == source.config_path:
+            path = path[len(source.config_path):]
+        node = views
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            if type(node) is not dict:  # inside an ingredient's config already shown: it holds this one
+                break
+        else:
+            node[path[-1]] = _subtree(config, sub.config_path)
+    return views
+
+
+def ingredient_fixture(source: ConfigSource, config: dict) -> dict[str, Any]:
+    """The read-only config that ``source``'s captured functions see: its own entries, with its ingredients'
+    config beside them (``ingredient_views``)."""
+    from labrun.config.view import ReadOnlyDict
+
+    own = _get(config, source.config_path)
+    if not isinstance(own, dict):
+        own = ReadOnlyDict()
+    views = ingredient_views(source, config)
+    if not views:
+        return own
+    from labrun.config.view import freeze
+
+    return ReadOnlyDict({**freeze(views), **own})
+
+
+def _fallback(source: ConfigSource, config: dict, logger: logging.Logger) -> dict[str, Any]:
+    return {"_log": logger, **ingredient_views(source, config)}
 
 
 def _subtree(config: dict, path: KeyPath, create: bool = False) -> dict:
@@ -164,6 +216,11 @@ def _deep_merge(base: dict, new: dict) -> None:
             _deep_merge(base[key], value)
         else:
             base[key] = value
+
+
+def _inside_entry(path: KeyPath, defined: set[KeyPath]) -> bool:
+    """Whether ``path`` lies inside an entry that a layer defined (``a.c`` when ``a`` is a dict entry)."""
+    return any(path[:i] in defined for i in range(1, len(path)))
 
 
 def _until_index(path: KeyPath) -> KeyPath:

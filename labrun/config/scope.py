@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 
 from labrun.config.patch import MISSING, Merge, Node, KeyPath, Replace, apply
 from labrun.errors import ConfigError
+from labrun._util.suggest import did_you_mean
 
 _NOT_CONFIG_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
 
@@ -53,6 +54,11 @@ class FixedDict(dict):
         if child is not None and is_config_entry(key, value):
             value = self._impose(key, value, child)
         dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        """``del x`` in a scope drops the entry it wrote (Sacred's way to use a helper value only)."""
+        self.assigned.pop(key, None)
+        dict.__delitem__(self, key)
 
     def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         for key, value in dict(*args, **kwargs).items():
@@ -123,7 +129,11 @@ class ConfigLayer:
 
     name: str
 
-    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool) -> LayerResult:
+    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool,
+                 fallback: dict[str, Any] | None = None) -> LayerResult:
+        """This layer's entries at ``path``, given the entries before it (``preset``), the fixed values, and
+        what a scope's parameters may name besides earlier entries (``fallback``: ``_log`` and the config of
+        the ingredient's own ingredients, as in Sacred)."""
         raise NotImplementedError
 
 
@@ -136,7 +146,8 @@ class ConfigDict(ConfigLayer):
         self.values = values
         self.name = name
 
-    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool) -> LayerResult:
+    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool,
+                 fallback: dict[str, Any] | None = None) -> LayerResult:
         namespace = _namespace(preset, fixed, path, force)
         for key, value in self.values.items():
             namespace[key] = value
@@ -162,7 +173,8 @@ class ConfigScope(ConfigLayer):
             self._code, self._docs = compile_scope_body(self.func)
         return self._code
 
-    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool) -> LayerResult:
+    def evaluate(self, preset: dict[str, Any], fixed: Node | None, path: KeyPath, force: bool,
+                 fallback: dict[str, Any] | None = None) -> LayerResult:
         code = self._compile()
         visible = dict(self.func.__globals__)
         for name, cell in zip(self.func.__code__.co_freevars, self.func.__closure__ or ()):
@@ -171,9 +183,29 @@ class ConfigScope(ConfigLayer):
             except ValueError:  # a closure variable not bound yet
                 pass
         namespace = _namespace(preset, fixed, path, force, visible)
+        self._fill_parameters(namespace, preset, fixed, fallback or {})
         # One dict as globals and locals, so comprehensions and lambdas in the body see earlier entries.
         exec(code, namespace)
         return namespace.result({path + (k,): doc for k, doc in self._docs.items()})
+
+    def _fill_parameters(self, namespace: FixedDict, preset: dict[str, Any], fixed: Node | None,
+                         fallback: dict[str, Any]) -> None:
+        """Sacred's scope parameters: each names an earlier entry (already readable by name), ``_log``, or
+        an ingredient's config from ``fallback`` (readable, not stored as an entry of this scope)."""
+        from labrun.config.view import freeze
+
+        code = self.func.__code__
+        for name in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]:
+            if name in preset or (isinstance(fixed, Merge) and name in fixed):
+                continue
+            if name not in fallback:
+                known = sorted(set(preset) | set(fallback))
+                raise ConfigError(
+                    f"config scope {self.name}() takes '{name}', which is neither an earlier config entry nor "
+                    f"the config of one of its ingredients{did_you_mean(name, known)}; it can read: "
+                    f"{', '.join(known) or 'nothing yet'}")
+            namespace.provide({name: freeze(fallback[name]) if isinstance(fallback[name], dict) else
+                               fallback[name]})
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -207,10 +239,10 @@ def compile_scope_body(func: Callable[..., Any]) -> tuple[types.CodeType, dict[s
     code = getattr(func, "__code__", None)
     if code is None:
         raise ConfigError(f"config scope {name!r} must be a plain function")
-    if code.co_argcount or code.co_kwonlyargcount or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
         raise ConfigError(
-            f"config scope {name}() takes parameters; a config scope reads earlier entries by name, so "
-            f"remove its parameters"
+            f"config scope {name}() takes *args or **kwargs; name the entries it reads as parameters "
+            f"(or read earlier entries by name without parameters)"
         )
     try:
         lines, first_line = inspect.getsourcelines(func)
@@ -236,14 +268,20 @@ def _entry_docs(source: str, body: Iterable[Any], line_offset: int) -> dict[str,
     """Map each assigned name to the comment on its line, or the comment lines directly above it."""
     import ast
     import io
+    import re
     import tokenize
 
+    from labrun.settings import SETTINGS
+
+    ignored = [re.compile(pattern) for pattern in SETTINGS.CONFIG.IGNORED_COMMENTS]
     comments: dict[int, str] = {}
     code_lines: set[int] = set()
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
             if tok.type == tokenize.COMMENT:
-                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+                text = tok.string.lstrip("#").strip()
+                if not any(pattern.search(text) for pattern in ignored):
+                    comments[tok.start[0]] = text
             elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
                 code_lines.add(tok.start[0])
     except tokenize.TokenError:

@@ -18,21 +18,83 @@ def check_key(key: Any, path: KeyPath) -> None:
     where = format_path(path + (key,))
     if not isinstance(key, str):
         raise ConfigError(f"config key {key!r} at '{where}' is a {type(key).__name__}; config keys must be strings")
-    if "." in key:
-        raise ConfigError(
-            f"config key '{key}' contains '.', which the command line reads as nesting and MongoDB refuses; "
-            f"use '{key.replace('.', '_')}' or a nested dict"
-        )
-    if key.startswith("$"):
-        raise ConfigError(f"config key '{key}' starts with '$', which MongoDB refuses; rename it")
     if not key:
         raise ConfigError(f"an empty config key at '{format_path(path)}'; give it a name")
+    from labrun.settings import SETTINGS
+
+    checks = SETTINGS.CONFIG
+    if checks.ENFORCE_KEYS_MONGO_COMPATIBLE:
+        if "." in key:
+            raise ConfigError(
+                f"config key '{key}' contains '.', which the command line reads as nesting and MongoDB refuses; "
+                f"use '{key.replace('.', '_')}' or a nested dict"
+            )
+        if key.startswith("$"):
+            raise ConfigError(f"config key '{key}' starts with '$', which MongoDB refuses; rename it")
+    if checks.ENFORCE_KEYS_NO_EQUALS and "=" in key:
+        raise ConfigError(f"config key '{key}' contains '=', which the command line cannot name; rename it")
+    if checks.ENFORCE_KEYS_JSONPICKLE_COMPATIBLE and key.startswith(("py/", "json://")):
+        raise ConfigError(f"config key '{key}' starts like a jsonpickle tag, which readers would decode; rename it")
+    if checks.ENFORCE_VALID_PYTHON_IDENTIFIER_KEYS and not key.isidentifier():
+        raise ConfigError(f"config key '{key}' is not a Python identifier "
+                          f"(SETTINGS.CONFIG.ENFORCE_VALID_PYTHON_IDENTIFIER_KEYS is on); rename it")
+
+
+_JSON_SCALARS = (bool, str, int, float)
 
 
 def storable(value: Any) -> Any:
-    """What a store can hold of a run's info, result or artifact metadata: JSON values, anything else as its
-    repr. Never an error (unlike ``to_jsonable`` for the config, whose checks protect what users set)."""
-    return to_jsonable(value, force=True, on_key=None)
+    """What a store holds of a run's info, result or artifact metadata, in Sacred's form, so readers written
+    for Sacred's run.json and MongoDB documents read it: JSON values as they are; tuples, sets and numpy
+    values (arrays, scalars, masked arrays) in jsonpickle's tagged form (``{"py/tuple": [...]}``,
+    ``{"py/object": "numpy.float64", "dtype": "float64", "value": 0.5}``); anything else as its repr.
+    Never an error (unlike ``to_jsonable`` for the config, whose checks protect what users set)."""
+    if value is None or value.__class__ in _JSON_SCALARS:  # not isinstance: numpy.float64 is a float
+        return value
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else str(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, tuple):
+        return {"py/tuple": [storable(item) for item in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"py/set": [storable(item) for item in sorted(value, key=repr)]}
+    numpy = sys.modules.get("numpy")  # only installed numpy types can reach here; never import it
+    if numpy is not None and isinstance(value, (numpy.ndarray, numpy.generic)):
+        return _jsonpickled(value)
+    for plain_type in _JSON_SCALARS:  # a subclass (an IntEnum, a str subclass): its plain value
+        if isinstance(value, plain_type):
+            return plain_type(value)
+    return repr(value)
+
+
+def _jsonpickled(value: Any) -> Any:
+    """jsonpickle's tagged JSON of a numpy value (imported on the first such value: ~100 ms)."""
+    import json
+
+    import jsonpickle
+    import jsonpickle.ext.numpy
+
+    jsonpickle.ext.numpy.register_handlers()
+    try:
+        return json.loads(jsonpickle.encode(value, keys=True))
+    except Exception:  # an exotic dtype jsonpickle cannot encode: its repr, as for any other object
+        return repr(value)
+
+
+def plain(value: Any) -> Any:
+    """A stored value with Sacred's jsonpickle tags taken off, for showing and comparing: numpy scalars and
+    arrays as numbers and lists, tuples and sets as lists."""
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    for tag in ("py/tuple", "py/set"):
+        if tag in value and len(value) == 1:
+            return plain(value[tag])
+    if str(value.get("py/object", "")).startswith("numpy."):
+        return plain(value["value"] if "value" in value else value.get("values"))
+    return {key: plain(item) for key, item in value.items()}
 
 
 def to_jsonable(value: Any, path: KeyPath = (), force: bool = False,

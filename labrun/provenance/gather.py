@@ -39,7 +39,11 @@ def _in_parallel(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
 def gather_provenance(base_dir: str, mainfile: str | None, extra_sources: Iterable[str], save_git: bool,
                        record_env: Iterable[str] = ()) -> dict[str, Any]:
     """``{"sources", "repositories", "dependencies", "environment", "host"}`` for the run record."""
-    paths = sorted(set(sources.local_modules(base_dir)) | set(extra_sources) | ({mainfile} if mainfile else set()))
+    from labrun.settings import SETTINGS
+
+    discovered = sources.discover(base_dir, SETTINGS.DISCOVER_SOURCES)
+    paths = sorted(set(discovered) | set(extra_sources) | ({mainfile} if mainfile else set()))
+    find_dependencies = SETTINGS.DISCOVER_DEPENDENCIES
 
     def code() -> dict[str, Any]:
         entries = sources.source_entries(paths, base_dir)
@@ -50,7 +54,9 @@ def gather_provenance(base_dir: str, mainfile: str | None, extra_sources: Iterab
         dists = environment.installed_distributions()
         local = {os.path.splitext(os.path.relpath(p, base_dir))[0].split(os.sep)[0] for p in paths}
         return {"environment": environment.python_environment(dists),
-                "dependencies": environment.imported_packages(dists, local)}
+                "dependencies": [] if find_dependencies == "none" else
+                [f"{name}=={version}" for name, version in sorted(dists.items())] if find_dependencies == "sys"
+                else environment.imported_packages(dists, local)}
 
     parts = _in_parallel({"code": code, "python environment": python,
                           "host": lambda: host.host_info(record_env)})

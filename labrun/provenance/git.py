@@ -41,14 +41,30 @@ def repositories_of(paths: Iterable[str]) -> list[str]:
     return roots
 
 
-def _git(root: str, *args: str, check: bool = True) -> str:
+def _start_git(root: str, *args: str) -> Any:
+    """A git command started in the background (a subprocess releases the GIL; two overlap)."""
     import subprocess  # only paid for inside a repository
 
-    out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True, timeout=30,
-                         env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
-    if check and out.returncode != 0:
-        raise RuntimeError(out.stderr.strip() or f"git {args[0]} failed")
-    return out.stdout
+    return subprocess.Popen(["git", "-C", root, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"})
+
+
+def _finish_git(process: Any, check: bool = True) -> str:
+    import subprocess
+
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise RuntimeError(f"git {process.args[3]} did not answer within 30 s") from None
+    if check and process.returncode != 0:
+        raise RuntimeError(err.strip() or f"git {process.args[3]} failed")
+    return out
+
+
+def _git(root: str, *args: str, check: bool = True) -> str:
+    return _finish_git(_start_git(root, *args), check)
 
 
 def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
@@ -59,7 +75,13 @@ def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
     if shutil.which("git") is None:
         state.update(_state_without_binary(root), git_binary=False)
         return state
-    status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+    remotes = _start_git(root, "config", "--get-regexp", r"^remote\..*\.url$")  # overlaps with status
+    try:
+        status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+    except BaseException:
+        remotes.kill()
+        remotes.communicate()
+        raise
     untracked = []
     for line in status.splitlines():
         if line.startswith("# branch.oid "):
@@ -73,7 +95,7 @@ def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
         elif line and not line.startswith("#"):
             state["dirty"] = True
     state["dirty"] = bool(state["dirty"] or untracked)
-    state["url"] = _remote_from_config(root)
+    state["url"] = _remote_url(_finish_git(remotes, check=False))
     if state["dirty"]:
         state.update(_changes(root, state["commit"], untracked, cap))
     return state
@@ -132,10 +154,10 @@ def _state_without_binary(root: str) -> dict[str, Any]:
     return {"commit": commit, "branch": branch, "url": without_credentials(str(url)) if url else None}
 
 
-def _remote_from_config(root: str) -> str | None:
-    """origin's URL (else the first remote's), credentials removed, as git itself reads its config."""
+def _remote_url(config_lines: str) -> str | None:
+    """origin's URL (else the first remote's) from ``git config --get-regexp`` output, credentials removed."""
     remotes: dict[str, str] = {}
-    for line in _git(root, "config", "--get-regexp", r"^remote\..*\.url$", check=False).splitlines():
+    for line in config_lines.splitlines():
         key, _, url = line.partition(" ")
         remotes.setdefault(key[len("remote."):-len(".url")], url.strip())
     first = remotes.get("origin") or next(iter(remotes.values()), None)

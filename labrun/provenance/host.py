@@ -67,20 +67,28 @@ def host_info(record_env: Iterable[str] = ()) -> dict[str, Any]:
 
     /proc and sysconf first: importing psutil alone costs ~10 ms of the run's start.
     """
+    from labrun.settings import SETTINGS
+
+    wanted = SETTINGS.HOST_INFO
     model, physical_cores = _cpuinfo()
     if physical_cores is None:
         import psutil
 
         physical_cores = psutil.cpu_count(logical=False)
-    return {
+    info = {
         **host_basics(),
         "cpu": model or os.uname().machine,
         "cpu_count": os.cpu_count(),
         "cpu_count_physical": physical_cores,
         "memory_total": _memory_total(),
-        "gpus": gpu_info(),
-        "ENV": allowed_environment(record_env),
+        "gpus": gpu_info() if wanted.INCLUDE_GPU_INFO else None,
+        "ENV": allowed_environment([*record_env, *wanted.CAPTURED_ENV]),
     }
+    if not wanted.INCLUDE_CPU_INFO:
+        del info["cpu"]
+    if info["gpus"] is None:
+        del info["gpus"]
+    return info
 
 
 def allowed_environment(names: Iterable[str] = ()) -> dict[str, str]:

@@ -34,6 +34,21 @@ def local_modules(base_dir: str) -> list[str]:
     return sorted(set(found))
 
 
+def discover(base_dir: str, how: str) -> list[str]:
+    """Source files by SETTINGS.DISCOVER_SOURCES: ``imported`` and ``sys`` (the local modules imported so
+    far), ``dir`` (every .py file under ``base_dir``, outside hidden folders and environments), ``none``."""
+    if how == "none":
+        return []
+    if how != "dir":
+        return local_modules(base_dir)
+    found = []
+    for folder, subfolders, files in os.walk(base_dir):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("venv", "__pycache__")
+                         and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))]
+        found += [os.path.abspath(os.path.join(folder, f)) for f in files if f.endswith(".py")]
+    return sorted(found)
+
+
 def md5_of(path: str) -> str:
     with open(path, "rb") as f:
         return md5(f.read()).hexdigest()

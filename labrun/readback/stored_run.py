@@ -12,6 +12,7 @@ import functools
 import time
 from typing import IO, Any, Iterator, Mapping
 
+from labrun.config.values import plain
 from labrun.stores.metric_stats import RECORD_KEY
 
 DIED = "DIED"
@@ -149,13 +150,15 @@ class StoredRun:
 
     @property
     def info(self) -> dict[str, Any]:
+        """The run's info, with Sacred's jsonpickle tags taken off (``record["info"]`` keeps them)."""
         if self._info is None:
-            self._info = self.reader.info(self.id, self.summary)
+            self._info = plain(self.reader.info(self.id, self.summary))
         return self._info
 
     @property
     def result(self) -> Any:
-        return self.summary.get("result")
+        """The main function's return value; numpy values and tuples come back as numbers and lists."""
+        return plain(self.summary.get("result"))
 
     @property
     def meta(self) -> dict[str, Any]:

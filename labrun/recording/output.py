@@ -20,30 +20,36 @@ _CONTROL = re.compile(r"(\r\n|\r|\n|\x08)")
 
 
 class TerminalText:
-    """Text with \\r and \\b applied; complete lines can be taken as they are committed."""
+    """Text with \\r and \\b applied; complete lines can be taken as they are committed.
+
+    Each stream (stdout, stderr) keeps its own unfinished line, so a progress bar on stdout and a log line on
+    stderr never merge into one line; complete lines are kept in the order they were completed.
+    """
 
     def __init__(self) -> None:
         self._done: list[str] = []
-        self._line = ""
-        self._cursor = 0
+        self._lines: dict[int, list[Any]] = {}  # stream -> [unfinished line, cursor]
         self._lock = threading.Lock()
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str, stream: int = 1) -> None:
         with self._lock:
+            state = self._lines.setdefault(stream, ["", 0])
+            line, cursor = state
             for part in _CONTROL.split(text):
                 if not part:
                     continue
                 if part in ("\n", "\r\n"):
-                    self._done.append(self._line + "\n")
-                    self._line, self._cursor = "", 0
+                    self._done.append(line + "\n")
+                    line, cursor = "", 0
                 elif part == "\r":
-                    self._cursor = 0
+                    cursor = 0
                 elif part == "\x08":
-                    self._cursor = max(0, self._cursor - 1)
+                    cursor = max(0, cursor - 1)
                 else:
-                    end = self._cursor + len(part)
-                    self._line = self._line[:self._cursor] + part + self._line[end:]
-                    self._cursor = end
+                    end = cursor + len(part)
+                    line = line[:cursor] + part + line[end:]
+                    cursor = end
+            state[0], state[1] = line, cursor
 
     def take_lines(self) -> str:
         """The lines completed since the last call."""
@@ -55,19 +61,21 @@ class TerminalText:
         """Everything not yet taken, the unfinished last line included."""
         with self._lock:
             done, self._done = self._done, []
-            line, self._line, self._cursor = self._line, "", 0
-        return "".join(done) + line
+            unfinished = [state[0] for state in self._lines.values() if state[0]]
+            self._lines = {}
+        return "".join(done) + "\n".join(unfinished)
 
 
 class _Tee:
     """A text stream that writes through to ``target`` and into the captured text."""
 
-    def __init__(self, target: IO[str], text: TerminalText):
+    def __init__(self, target: IO[str], text: TerminalText, stream: int):
         self._target = target
         self._text = text
+        self._stream = stream
 
     def write(self, data: str) -> int:
-        self._text.feed(data)
+        self._text.feed(data, self._stream)
         return self._target.write(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -87,8 +95,8 @@ class OutputCapture:
     def start(self) -> None:
         if self.mode == "sys":
             self._saved_streams = (sys.stdout, sys.stderr)
-            sys.stdout = _Tee(sys.stdout, self.text)  # type: ignore[assignment]
-            sys.stderr = _Tee(sys.stderr, self.text)  # type: ignore[assignment]
+            sys.stdout = _Tee(sys.stdout, self.text, 1)  # type: ignore[assignment]
+            sys.stderr = _Tee(sys.stderr, self.text, 2)  # type: ignore[assignment]
         elif self.mode == "fd":
             _flush_std()
             for fd in (1, 2):
@@ -97,12 +105,12 @@ class OutputCapture:
                 os.dup2(write_end, fd)
                 os.close(write_end)
                 self._saved_fds.append(saved)
-                reader = threading.Thread(target=self._pump, args=(read_end, saved), daemon=True,
+                reader = threading.Thread(target=self._pump, args=(read_end, saved, fd), daemon=True,
                                           name=f"labrun-capture-fd{fd}")
                 reader.start()
                 self._readers.append(reader)
 
-    def _pump(self, read_end: int, terminal: int) -> None:
+    def _pump(self, read_end: int, terminal: int, stream: int) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             while True:
@@ -113,8 +121,8 @@ class OutputCapture:
                     os.write(terminal, chunk)
                 except OSError:
                     pass
-                self.text.feed(decoder.decode(chunk))
-            self.text.feed(decoder.decode(b"", final=True))
+                self.text.feed(decoder.decode(chunk), stream)
+            self.text.feed(decoder.decode(b"", final=True), stream)
         finally:
             os.close(read_end)
 

@@ -51,11 +51,11 @@ class Recording:
 
         dispatcher = self._open()
         run_id = dispatcher.run_id.wait()
-        if self.run.options.capture != "no":
-            self.output = OutputCapture(self.run.options.capture)
+        if self.run.capture_mode != "no":
+            self.output = OutputCapture(self.run.capture_mode)
             self.output.start()
         self.recorder = Recorder(self._journal, self.run.metric_buffers, self.heartbeat,
-                                 self.run.options.beat_interval)
+                                 self.run.beat_interval)
         self.recorder.start()
         return run_id
 
@@ -101,9 +101,22 @@ class Recording:
         copy = self._journal.store_file(path, os.path.basename(path))
         self._journal.append([events.resource(path, md5, copy)])
 
+    def location(self) -> str:
+        """Where the stores keep the run, as a user types it (``runs/7``), for the line printed at its start."""
+        places = [o.run_location(self.run._id) for o in self.run.observers if hasattr(o, "run_location")]
+        return ", ".join(p for p in places if p)
+
+    def _stored_output(self, text: str) -> str:
+        """``text`` as it is stored: through the experiment's ``captured_out_filter``, and kept in
+        ``run.captured_out``. The filter sees whole lines (a chunk ends at a line end, except the last)."""
+        if text and self.run.captured_out_filter is not None:
+            text = self.run.captured_out_filter(text)
+        self.run.captured_out += text
+        return text
+
     def heartbeat(self) -> events.Event:
         """The heartbeat event the recorder writes: info, the output since the last beat, the result so far."""
-        output = self.output.take_output() if self.output else ""
+        output = self._stored_output(self.output.take_output()) if self.output else ""
         return events.heartbeat(storable(self.run.info), output, storable(self.run.result), iso(utcnow()))
 
     # -- the end ---------------------------------------------------------------------------------------------
@@ -114,8 +127,8 @@ class Recording:
         if self.output is not None:
             self.output.stop()
             if run.fail_trace:  # printed by the command line after this; stored as the terminal shows it
-                self.output.text.feed("".join(run.fail_trace))
-            output = self.output.text.take_all()
+                self.output.text.feed("".join(run.fail_trace), 2)
+            output = self._stored_output(self.output.text.take_all())
         if self.recorder is not None:
             self.recorder.stop()
         if run.provenance is not None:

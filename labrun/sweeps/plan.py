@@ -130,7 +130,7 @@ def plan_sweep(experiment: Any, command: str, grid: Grid, *, force: bool, name: 
     if not points:
         raise CommandLineError("the sweep has no runs")
     sources = experiment.traverse()
-    logger = _once_logger(experiment.logger)
+    logger = _once_logger(experiment.run_logger())
     runs = []
     for index, point in enumerate(points):
         config = _resolve_point(sources, point, command, force, logger, seed, seed_swept, index, len(points))

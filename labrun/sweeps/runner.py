@@ -412,7 +412,8 @@ def sweep_command_line(experiment: Any, cl: Any, argv: Sequence[str]) -> int:
     out = sys.stdout
     _announce(plan, cl.options.rerun_all, out)
     todo = plan.to_run(cl.options.rerun_all)
-    prefix = starter_argv(experiment, cl.command, cl.options.to_argv(), False, argv[0] if argv else None)
+    own = [f"{flag}={value}" if value is not True else flag for flag, value in cl.extra_options.items()]
+    prefix = starter_argv(experiment, cl.command, cl.options.to_argv() + own, False, argv[0] if argv else None)
     outcome = run_launched(plan, todo, launcher, prefix, fail_fast=cl.options.fail_fast, out=out)
     return report(outcome, out)
 
