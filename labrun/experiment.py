@@ -134,6 +134,13 @@ class Experiment(Ingredient):
                 print(f"usage:\n{usage_line(prog)}\nRun '{prog} --help' for the commands and options.",
                       file=sys.stderr)
             sys.exit(2)
+        except Exception as exc:  # the user's config scope, config hook or option hook failed: no run yet
+            from labrun._util.tracebacks import format_user_traceback
+
+            print(format_user_traceback(exc, full=debug), file=sys.stderr, end="")
+            print("error: the config could not be resolved, so no run started (the traceback above shows "
+                  "where)", file=sys.stderr)
+            sys.exit(1)
         try:
             self._execute(run)
         except KeyboardInterrupt as exc:

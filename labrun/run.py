@@ -181,6 +181,20 @@ class Run:
         # One C call, atomic under the GIL, 24 bytes a point; float() takes numpy and torch scalars.
         metric.points.extend((step, value if value.__class__ is float else float(value), _now()))
 
+    def _keep_last_point(self, name: str, value: Any, step: int | None = None) -> None:
+        """``log_scalar`` of a run that no observer records: only each metric's last point is kept (3 numbers),
+        so memory stays flat however long the run logs."""
+        try:
+            metric = self._metrics[name]
+        except KeyError:
+            self.__class__.log_scalar(self, name, value, step)  # the same checks for a new name
+            return
+        if step is None:
+            step = metric.last_step + 1
+        metric.last_step = step
+        points = metric.points
+        points[0], points[1], points[2] = step, value if value.__class__ is float else float(value), _now()
+
     def add_artifact(self, filename: str, name: str | None = None, metadata: Any = None,
                      content_type: str | None = None) -> str:
         """Store a file with the run; it is copied at once, so changing or deleting it later is safe.
@@ -230,6 +244,8 @@ class Run:
         self._gather_provenance()  # before the run starts: -e refuses a dirty tree here
         if self.options.queue:
             return self._queue()
+        if not self.observers:  # nothing will take the points: keep the last of each, not all of them
+            self.log_scalar = self._keep_last_point  # type: ignore[method-assign]
         set_global_seed(self.seed)
         seeds = FunctionSeeds(self._root, self.ingredients, self.seed)
         for ingredient in self.ingredients:

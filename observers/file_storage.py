@@ -19,7 +19,7 @@ import shutil
 from typing import Any
 
 from labrun._util.paths import display_path
-from labrun.stores.artifact_names import check_artifact_name
+from labrun.stores.artifact_names import check_artifact_name, check_run_id
 from labrun._util.atomic_file import append_whole, atomic_open, claim_folder, write_json_atomic
 from labrun.observer import RunObserver, id_asked_for
 from labrun.stores import metric_stats
@@ -27,6 +27,7 @@ from labrun.recording.metric_codec import caught_up, unseen_points
 from labrun.stores.metrics_file import read_metrics
 from labrun.observers.file_metrics import append_batches, write_metrics_json
 from labrun.stores.record import RunRecord
+from labrun.stores.targets import check_writable_folder
 
 logger = logging.getLogger("labrun")
 
@@ -47,6 +48,7 @@ class FileStorageObserver(RunObserver):
         is accepted and has no effect: labrun copies every artifact when it is added, so that later changes
         to the file do not count (Sacred skips copying only files already inside the store)."""
         self.basedir = os.path.abspath(basedir)
+        check_writable_folder(self.basedir, "the file store")
         self.resource_dir = os.path.abspath(resource_dir or os.path.join(self.basedir, "_resources"))
         self.source_dir = os.path.abspath(source_dir or os.path.join(self.basedir, "_sources"))
         if template is not None and not os.path.exists(template):
@@ -198,7 +200,10 @@ class FileStorageObserver(RunObserver):
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _claim(self, _id: Any, explicit: bool) -> tuple[str, Any]:
-        """A new run folder DIR/<id>: ``_id``'s if given and free, else the next number."""
+        """A new run folder DIR/<id>: ``_id``'s if given and free, else the next number. An id chosen
+        elsewhere (another store, a Sacred-style observer) must be a plain name, never a path."""
+        if _id is not None and not isinstance(_id, int):
+            check_run_id(_id)
         return claim_folder(self.basedir, _id, explicit, str, lambda entry: int(entry) if entry.isdigit() else None)
 
     def _store_once(self, folder: str, path: str, md5: str, stored_path: str) -> str:

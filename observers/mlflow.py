@@ -28,7 +28,7 @@ from labrun.stores.artifact_names import check_artifact_name, safe_filename
 from labrun.config.values import flatten
 from labrun.recording.metric_codec import first_unseen
 from labrun.observer import RunObserver, require_package
-from labrun._util.redact import redact_url
+from labrun._util.redact import guard_library_logs, redact_url
 from labrun._util.timestamps import posix
 from labrun.stores.record import RunRecord
 
@@ -57,6 +57,18 @@ def tracking_uri(url: str) -> str:
                      f"mlflow+http://host:port, got '{redact_url(url)}'")
 
 
+def _check_target(uri: str) -> None:
+    """A tracking URI that can never work is refused before the run (an unreachable server is not)."""
+    from labrun.stores.targets import check_http_url, check_writable_folder
+
+    if uri.startswith(("http://", "https://")):
+        check_http_url(uri, redact_url(uri))
+    elif uri.startswith("file://"):
+        check_writable_folder(uri[len("file://"):], "the MLflow folder")
+    elif uri.startswith("sqlite:///"):
+        check_writable_folder(os.path.dirname(uri[len("sqlite:///"):]) or ".", "the folder of the MLflow database")
+
+
 class MlflowObserver(RunObserver):
     """Records runs in MLflow (``-o mlflow+...``, ``--mlflow URI``, or added to ``ex.observers``).
 
@@ -67,6 +79,7 @@ class MlflowObserver(RunObserver):
 
     def __init__(self, tracking_uri: str, experiment_name: str | None = None):
         require_package("mlflow", "mlflow", "MLflow")
+        _check_target(tracking_uri)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self._client: Any = None
@@ -93,6 +106,11 @@ class MlflowObserver(RunObserver):
                 os.environ.setdefault(name, value)
             if self.tracking_uri.startswith("file:"):  # asked for by name; MLflow 3 refuses it unless opted in
                 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            if redact_url(self.tracking_uri) != self.tracking_uri:
+                # The URI holds credentials: MLflow prints "View run ... at: <URI>" on stdout when a run
+                # ends, and its and urllib3's messages may echo the URI. Neither may show the password.
+                os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+                guard_library_logs("mlflow", "urllib3")
             from mlflow.tracking import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.tracking_uri)

@@ -20,6 +20,7 @@ import mimetypes
 import time
 from typing import Any
 
+from labrun.stores.targets import StoreTargetError
 from labrun.stores import metric_stats
 from labrun.recording.metric_codec import GIL_SLICE, caught_up, unseen_points
 from labrun.stores.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, decode_keys, encode_keys,
@@ -115,7 +116,7 @@ class MongoObserver(RunObserver):
         try:
             self.location = parse_mongo_url(url, db_name, collection, collection_prefix)
         except ValueError as exc:
-            raise ValueError(f"cannot use '{redact_url(url)}' for MongoDB: {exc}") from None
+            raise StoreTargetError(f"cannot use '{redact_url(url)}' for MongoDB: {exc}") from None
         self.url = self.location.url  # what `labrun sync` rebuilds this observer from
         self.client_options = client_options
         if priority is not None:

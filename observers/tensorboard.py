@@ -22,6 +22,8 @@ import struct
 import time
 from typing import Any, Callable
 
+from labrun.stores.artifact_names import check_run_id
+from labrun.stores.targets import check_writable_folder
 from labrun.stores.artifact_names import check_artifact_name, safe_filename
 from labrun._util.atomic_file import claim_folder
 from labrun.config.values import flatten
@@ -103,6 +105,7 @@ class TensorBoardObserver(RunObserver):
     def __init__(self, logdir: str):
         require_package("tensorboard", "tensorboard", "TensorBoard")
         self.logdir = os.path.abspath(logdir)
+        check_writable_folder(self.logdir, "the TensorBoard log folder")
         self.run_dir: str | None = None
         self._uid: str | None = None
         self._file: RecordFile | None = None
@@ -289,7 +292,7 @@ class TensorBoardObserver(RunObserver):
 
 def _folder_name(name: str, _id: Any) -> str:
     """``<experiment>_<id>``, numbers zero-padded so that folders sort as runs were numbered."""
-    return f"{name}_{_id:04d}" if isinstance(_id, int) else f"{name}_{_id}"
+    return f"{name}_{_id:04d}" if isinstance(_id, int) else f"{name}_{check_run_id(_id)}"
 
 
 def _git_text(repositories: list[dict[str, Any]]) -> str:

@@ -75,10 +75,12 @@ def test_update_syntax(exp):
 
 
 def test_strings_replace_and_quoted_values(exp):
-    out = exp.run("show", "with", "opt:={'name': 'adam'}", 'lr="0.5"', "flag=yes")
+    out = exp.run("show", "-f", "with", "opt:={'name': 'adam'}", 'lr="0.5"', "flag=yes")
     values = shown(out)
     assert values["opt"] == {"name": "adam"}
-    assert values["lr"] == "0.5" and values["flag"] == "yes"
+    assert values["lr"] == "0.5" and values["flag"] == "yes"  # -f: the types were checked and forced
+    refused = exp.run("show", "with", "flag=yes")
+    assert refused.returncode == 2 and "gives the bool entry 'flag' a str" in refused.stderr
 
 
 def test_named_config_and_config_file(exp):

@@ -273,7 +273,7 @@ def test_update_taken_by_a_captured_function_is_allowed():
         ex.run(config_updates={"width": 7})
 
 
-def test_type_change_warns(caplog):
+def test_type_change_by_an_update_is_an_error_and_by_a_named_config_a_warning(caplog):
     ex = Experiment("t")
 
     @ex.config
@@ -281,8 +281,14 @@ def test_type_change_warns(caplog):
         epochs = 10
         lr = 0.1
 
+    @ex.named_config
+    def wordy():
+        epochs = "ten"
+
+    with pytest.raises(ConfigError, match="gives the int entry 'epochs' a str"):
+        ex.run("print_config", config_updates={"epochs": "ten"})
     with caplog.at_level(logging.WARNING):
-        resolved = ex.run("print_config", config_updates={"epochs": "ten", "lr": 1}).config_modifications
+        resolved = ex.run("print_config", config_updates={"lr": 1}, named_configs=["wordy"]).config_modifications
     assert "'epochs' changed type from int to str" in caplog.text
     assert "'lr'" not in caplog.text  # int for a float is the same kind
     assert ("epochs",) in resolved.typechanged and ("lr",) in resolved.modified

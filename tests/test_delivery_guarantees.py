@@ -240,10 +240,14 @@ def test_points_past_the_memory_bound_are_dropped_counted_and_reported(script, t
 
 # -- 3. one labrun sync delivers everything, with progress ---------------------------------------------------
 def blocked_store(tmp_path) -> Path:
-    """A file store folder whose path is taken by a file: the store fails until the file is removed."""
-    blocker = tmp_path / "runs"
-    blocker.write_text("not a folder yet")
-    return blocker
+    """A file store on a share that is not mounted yet (its mount point is a dangling link): the path is
+    valid, so the run starts, and the store fails until ``unblock`` mounts it."""
+    (tmp_path / "share").symlink_to(tmp_path / "mount")
+    return tmp_path / "share" / "runs"
+
+
+def unblock(tmp_path) -> None:
+    (tmp_path / "mount").mkdir()
 
 
 def test_one_sync_delivers_a_million_points_and_shows_progress_on_a_terminal(script, tmp_path):
@@ -256,7 +260,7 @@ def test_one_sync_delivers_a_million_points_and_shows_progress_on_a_terminal(scr
     assert (folder / "events.jsonl").stat().st_size > 8 << 20  # several of sync's 4 MiB reads
     with open(folder / "events.jsonl", "ab") as f:
         f.write(b'{"seq":999999,"type":"metr')  # a cut last line (a crash or a full disk)
-    store.unlink()
+    unblock(tmp_path)
     master, slave = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "labrun", "sync", "--journal", str(tmp_path / "journal")],
                                stdout=subprocess.PIPE, stderr=slave, text=True)
@@ -321,7 +325,7 @@ def test_the_background_delivery_finishes_after_the_run_exited(script, tmp_path)
     pid, log = int(found.group(1)), Path(found.group(2))
     try:
         assert not (store.is_dir() and (store / "1").exists())  # nothing delivered when the process ended
-        store.unlink()  # the store comes back; the background delivery retries it
+        unblock(tmp_path)  # the store comes back; the background delivery retries it
         wait_gone(pid)
     finally:
         with contextlib.suppress(ProcessLookupError):

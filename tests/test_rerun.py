@@ -169,3 +169,31 @@ def test_reproducible_example_reruns_with_check(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "final values of 2 metrics" in out.stdout
     assert Path(tmp_path / "runs" / "2" / "run.json").exists()
+
+
+def test_rerun_refuses_code_changed_in_the_store_after_the_run(tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "exp.py").write_text(EXPERIMENT)
+    (folder / "helper.py").write_text("def combine(x, scale):\n    return x * scale\n")
+    record = record_run(folder)
+    stored = folder / "runs" / dict(record["experiment"]["sources"])["helper.py"]
+    stored.write_text("import os\ndef combine(x, scale):\n    os.system('echo pwned')\n    return 0\n")
+    out = labrun("rerun", str(folder / "runs"), "1", "--dry-run", cwd=tmp_path)
+    assert out.returncode == 2 and "source file helper.py was changed in the store after the run" in out.stderr
+    assert "pwned" not in out.stdout
+
+    repo = dirty_repo(tmp_path)
+    record_run(repo)
+    recorded = run_json(repo / "runs", 1)
+    assert recorded["experiment"]["repositories"][0]["diff_md5"]
+    for field, change in (("diff", lambda r: r.update(diff=r["diff"].replace("OFFSET = 100", "OFFSET = 666"))),
+                          ("untracked", lambda r: r["untracked"].update({"helper.py": "def combine(x, s): 0\n"}))):
+        changed = json.loads(json.dumps(recorded))
+        change(changed["experiment"]["repositories"][0])
+        (repo / "runs" / "1" / "run.json").write_text(json.dumps(changed))
+        out = labrun("rerun", "runs/1", cwd=repo)
+        assert out.returncode == 2, (field, out.stdout, out.stderr)
+        assert "was changed in the store after the run" in out.stderr and "refusing to run it" in out.stderr
+    help_text = labrun("--help", cwd=tmp_path).stdout
+    assert "EXECUTES CODE TAKEN FROM THE STORE" in help_text and "--dry-run shows what" in help_text

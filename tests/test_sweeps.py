@@ -102,7 +102,7 @@ def test_grid_syntaxes_expand():
         parse_multirun_tokens(["lr=1,2", "lr=3,4"])
 
 
-def test_without_multirun_a_comma_keeps_sacreds_tuple(script):
+def test_without_multirun_a_comma_is_a_list_and_a_float_entry_refuses_it(script):
     exp = script("""
         from labrun import Experiment
         ex = Experiment("t")
@@ -114,6 +114,8 @@ def test_without_multirun_a_comma_keeps_sacreds_tuple(script):
             print("LR", repr(lr))
     """)
     out = exp.run("-u", "with", "lr=0.1,0.01")
+    assert out.returncode == 2 and "add -M: -M with lr=...,..." in out.stderr  # a sweep without -M, most likely
+    out = exp.run("-u", "-f", "with", "lr=0.1,0.01")
     assert out.returncode == 0, out.stderr
     assert "LR [0.1, 0.01]" in out.stdout  # Sacred's tuple, stored as JSON's list
 

@@ -334,3 +334,24 @@ def test_both_observers_resume_a_run_another_process_started(tmp_path):
         assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == list(range(20)), uri
         assert run.info.status == "FINISHED" and run.info.run_name == "synced #3"
         assert artifact_text(client, run.info.run_id, "cout.txt", tmp_path) == "before\nafter\n"
+
+
+def test_mlflow_password_is_printed_neither_by_runs_nor_by_sync(exp, tmp_path, mlflow_server):
+    secret_url = mlflow_server.url.replace("http://", "http://bob:S3cretPW@")
+    out = exp.run("--mlflow", secret_url, "with", "n=5")
+    assert out.returncode == 0, out.stderr
+    assert "S3cretPW" not in out.stdout + out.stderr
+    _, runs = mlflow_run(mlflow_server.sqlite)
+    assert runs[0].info.status == "FINISHED"  # recorded, only the password kept quiet
+
+    mlflow_server.stop()  # the next run's delivery fails; its journal waits for `labrun sync`
+    env = {"LABRUN_DELIVERY_TIMEOUT": "2"}
+    out = exp.run("--mlflow", secret_url, "with", "n=5", env=env)
+    assert out.returncode == 0 and "S3cretPW" not in out.stdout + out.stderr
+    mlflow_server.start()
+    synced = subprocess.run([sys.executable, "-m", "labrun", "sync", "--url", f"mlflow+{secret_url}"],
+                            capture_output=True, text=True, timeout=300)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "S3cretPW" not in synced.stdout + synced.stderr
+    _, runs = mlflow_run(mlflow_server.sqlite)
+    assert [run.info.status for run in runs] == ["FINISHED", "FINISHED"]

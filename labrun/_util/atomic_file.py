@@ -9,15 +9,29 @@ import os
 from typing import IO, Any, Callable, Iterable, Iterator
 
 
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a new file readable and writable by its owner only (0600)."""
+    return os.open(path, flags, 0o600)
+
+
+def make_private_dir(path: str) -> None:
+    """A folder only its owner can enter (0700), created if needed, tightened if it was not."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.stat(path).st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[IO[Any]]:
+def atomic_open(path: str, mode: str = "w", private: bool = False) -> Iterator[IO[Any]]:
     """A file to write that replaces ``path`` only once complete: temporary file, fsync, rename.
 
-    If the block raises, ``path`` is left as it was and the temporary file is removed.
+    If the block raises, ``path`` is left as it was and the temporary file is removed. ``private`` makes the
+    file readable by its owner only.
     """
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8",
+                  opener=private_opener if private else None) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -33,8 +47,9 @@ def write_atomic(path: str, text: str) -> None:
         f.write(text)
 
 
-def write_json_atomic(path: str, value: Any) -> None:
-    write_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
+def write_json_atomic(path: str, value: Any, private: bool = False) -> None:
+    with atomic_open(path, private=private) as f:
+        f.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def append_whole(f: IO[bytes], pieces: Iterable[bytes | memoryview]) -> int:

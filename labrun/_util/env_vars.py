@@ -6,6 +6,7 @@ JOURNAL_MEMORY_ENV = "LABRUN_JOURNAL_MEMORY_MB"  # events kept in memory while t
 DELIVERY_TIMEOUT_ENV = "LABRUN_DELIVERY_TIMEOUT"  # seconds a run's end waits for its observers
 BACKGROUND_DELIVERY_ENV = "LABRUN_BACKGROUND_DELIVERY"  # 0 turns off delivery after the script exits
 RECORD_ENV_ALLOW = "LABRUN_RECORD_ENV"  # comma-separated names or globs of environment variables to record
+SECRET_FILES_ENV = "LABRUN_SECRET_FILES"  # comma-separated globs of more file names never copied into a store
 
 # Set by labrun for the processes it starts
 RERUN_OF_ENV = "LABRUN_RERUN_OF"  # JSON {"store": ..., "run_id": ..., "uid": ...} of the run `labrun rerun` re-creates

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple, Sequence
 
-from labrun.errors import CommandLineError
+from labrun.errors import CommandLineError, LabrunError
 from labrun._util.suggest import did_you_mean
 
 
@@ -182,4 +182,11 @@ def _convert(name: str, value: Any) -> Any:
         return [value]
     if name == "loglevel":
         return str(value)
+    if name == "id":
+        from labrun.stores.artifact_names import check_run_id
+
+        try:
+            return check_run_id(value)
+        except LabrunError as exc:
+            raise CommandLineError(str(exc)) from None
     return value

@@ -37,7 +37,10 @@ Commands:
   rerun RUN           Re-create a recorded run: the same command, config and seed, from the exact code it
                       ran (its commit plus its uncommitted changes, or its stored sources), in a temporary
                       folder. RUN is a run folder of a file store (runs/7), or STORE_URL RUN_ID
-                      (runs 7, mongodb://host/db 7).
+                      (runs 7, mongodb://host/db 7). It EXECUTES CODE TAKEN FROM THE STORE: rerun only
+                      stores you trust. Stored sources, diffs and untracked files are checked against the
+                      hashes recorded with the run, and a changed one is refused; --dry-run shows what
+                      would run without running it.
   sync                Deliver what runs left in their journals to observers that were unreachable (a
                       database down): each resumes its run and receives everything that is left, with
                       progress on a terminal. UID limits it to those runs' journals. Exit 0 only when

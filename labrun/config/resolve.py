@@ -131,7 +131,16 @@ def resolve(
         known += [format_path(p + (name,)) for p, names in accepted.items() for name in names]
         raise ConfigAddedError(user_added, known)
     if not force:
+        explicit_paths = {path for path, _leaf in patch.leaves(explicit)} if explicit is not None else set()
         for path, (old, new) in sorted(resolved.typechanged.items()):
+            if path in explicit_paths:  # typed by the user now: stop before the run, not deep inside it
+                value, name = _get(resolved.config, path), format_path(path)
+                fix = (f"write it in quotes to mean the text: {name}=\"'{value}'\"" if old == "str" else
+                       f"write {_a(old)} {old}")
+                if new == "list":  # lr=0.1,0.01 is Sacred's tuple: most likely a sweep without -M
+                    fix += f" (to run one run per value, add -M: -M with {name}=...,...)"
+                raise ConfigError(f"the update {name}={value!r} gives the {old} entry '{name}' {_a(new)} {new}; "
+                                  f"{fix}, or pass -f/--force to store {_a(new)} {new} anyway")
             logger.warning(
                 "config entry '%s' changed type from %s to %s; if that is a typo, write the value as a %s "
                 "(pass -f/--force to silence this)", format_path(path), old, new, old)
@@ -216,6 +225,10 @@ def _deep_merge(base: dict, new: dict) -> None:
             _deep_merge(base[key], value)
         else:
             base[key] = value
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _inside_entry(path: KeyPath, defined: set[KeyPath]) -> bool:

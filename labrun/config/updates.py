@@ -19,16 +19,31 @@ class ParsedUpdates:
     named_configs: list[str] = field(default_factory=list)
 
 
-def parse_value(text: str) -> Any:
-    """A Python literal (``1e-3``, ``[1, 2]``, ``{'k': 1}``, ``True``, ``None``), or else the text itself."""
+LITERAL_STARTS = ("[", "{", "(", "'", '"')  # a value starting so is meant as a literal, never as plain text
+
+
+def parse_value(text: str, key: str = "") -> Any:
+    """A Python literal (``1e-3``, ``[1, 2]``, ``{'k': 1}``, ``True``, ``None``), or else the text itself.
+
+    A value that starts like a literal (a bracket or a quote) but does not parse is an error that points at
+    the problem: ``sizes=[1,2`` is a typo, not the string "[1,2". Quote it to mean the string."""
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        if not text.lstrip().startswith(LITERAL_STARTS):
+            return text
+        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        if isinstance(exc, SyntaxError) and exc.offset:
+            reason += f", at character {exc.offset}"
+        raise CommandLineError(
+            f"the value {text!r} of '{key}' starts like a Python literal but does not parse ({reason}); "
+            f"complete it, or quote the whole value to mean a string: {key}='\"{text}\"'"
+        ) from None
 
 
-def parse_update_token(token: str) -> tuple[patch.KeyPath, patch.Node]:
-    """``key=value`` or ``key:=value`` into the path it fixes and its node; a clear error for bad tokens."""
+def split_update_token(token: str) -> tuple[str, str, bool]:
+    """``key=value`` or ``key:=value`` into (key, value text, whether it replaces); a clear error for a bad
+    key or a missing value. The value is not parsed here (a sweep splits it first)."""
     key, sep, text = token.partition("=")
     replace = key.endswith(":")
     if replace:
@@ -43,7 +58,13 @@ def parse_update_token(token: str) -> tuple[patch.KeyPath, patch.Node]:
         raise CommandLineError(
             f"update '{token}' has an empty or padded part in its key '{key}'; "
             f"write nested keys as a.b=1, list elements as a.0=1")
-    value = parse_value(text)
+    return key, text, replace
+
+
+def parse_update_token(token: str) -> tuple[patch.KeyPath, patch.Node]:
+    """``key=value`` or ``key:=value`` into the path it fixes and its node; a clear error for bad tokens."""
+    key, text, replace = split_update_token(token)
+    value = parse_value(text, key)
     return patch.split_key(key), patch.Replace(value) if replace else patch.from_value(value)
 
 
@@ -51,9 +72,15 @@ def parse_update_tokens(tokens: Iterable[str]) -> ParsedUpdates:
     """Everything after ``with``: assignments become fixed values, other tokens name configs or files."""
     parsed = ParsedUpdates()
     assignments = []
+    given: dict[patch.KeyPath, str] = {}
     for token in tokens:
         if "=" in token:
-            assignments.append(parse_update_token(token))
+            path, node = parse_update_token(token)
+            if path in given:
+                raise CommandLineError(
+                    f"'{patch.format_path(path)}' is given twice ({given[path]} and {token}); keep one of them")
+            given[path] = token
+            assignments.append((path, node))
         else:
             parsed.named_configs.append(token)
     parsed.fixed = patch.from_assignments(assignments)

@@ -11,7 +11,7 @@ import os
 from typing import Any, Iterable
 
 from labrun.errors import DirtyRepositoryError
-from labrun._util.redact import without_credentials
+from labrun._util.redact import looks_secret_file, without_credentials
 
 DIFF_CAP = 1 << 20  # bytes of diff plus untracked files stored per repository; the cap is recorded when hit
 SOURCE_SUFFIXES = (".py", ".pyx", ".pyi", ".ipynb", ".json", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".txt",
@@ -98,7 +98,35 @@ def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
     state["url"] = _remote_url(_finish_git(remotes, check=False))
     if state["dirty"]:
         state.update(_changes(root, state["commit"], untracked, cap))
+        # Recorded with the run, so that `labrun rerun` can refuse code changed in the store afterwards.
+        from labrun.provenance.sources import md5_text
+
+        if state.get("diff"):
+            state["diff_md5"] = md5_text(state["diff"])
+        state["untracked_md5"] = {rel: md5_text(text) for rel, text in state.get("untracked", {}).items()}
+        _tell_about_untracked(root, state)
     return state
+
+
+_told_untracked: set[str] = set()
+
+
+def _tell_about_untracked(root: str, state: dict[str, Any]) -> None:
+    """Say once per file which untracked files are stored with the run (and which were not, as secrets)."""
+    import logging
+
+    stored = [rel for rel in state.get("untracked", {}) if os.path.join(root, rel) not in _told_untracked]
+    secret = [rel for rel in state.get("untracked_secret", []) if os.path.join(root, rel) not in _told_untracked]
+    _told_untracked.update(os.path.join(root, rel) for rel in stored + secret)
+    logger = logging.getLogger("labrun")
+    if stored:
+        logger.warning("storing untracked file%s with the run: %s (commit %s or add %s to .gitignore; files whose "
+                       "names look secret are never stored, $LABRUN_SECRET_FILES adds patterns)",
+                       "s" if len(stored) > 1 else "", ", ".join(stored), "them" if len(stored) > 1 else "it",
+                       "them" if len(stored) > 1 else "it")
+    if secret:
+        logger.warning("not storing %s: the name%s like a secret (listed in the run's git record as "
+                       "untracked_secret)", ", ".join(secret), "s look" if len(secret) > 1 else " looks")
 
 
 def _changes(root: str, commit: str | None, untracked: list[str], cap: int) -> dict[str, Any]:
@@ -106,13 +134,16 @@ def _changes(root: str, commit: str | None, untracked: list[str], cap: int) -> d
     # Plain a/ b/ prefixes and no external diff tool, whatever the user's git config: `labrun rerun` applies it.
     diff = _git(root, "diff", "--binary", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/",
                 commit or EMPTY_TREE)
-    out: dict[str, Any] = {"diff": diff, "untracked": {}, "untracked_skipped": []}
+    out: dict[str, Any] = {"diff": diff, "untracked": {}, "untracked_skipped": [], "untracked_secret": []}
     used = len(diff.encode("utf-8", "replace"))
     if used > cap:
         out["diff"] = None
         out["capped"] = {"cap_bytes": cap, "diff_bytes": used}
         used = 0
     for rel in untracked:
+        if looks_secret_file(rel):  # never read, never stored: listed by name only
+            out["untracked_secret"].append(rel)
+            continue
         path = os.path.join(root, rel)
         try:
             size = os.path.getsize(path)

@@ -12,7 +12,7 @@ import sys
 from typing import Any, Iterable
 
 from labrun._util.env_vars import RECORD_ENV_ALLOW
-from labrun._util.redact import redact_url
+from labrun._util.redact import looks_secret_variable, redact_url
 
 # The NVIDIA kernel driver shows in /proc (containers too); WSL2 exposes GPUs through /dev/dxg instead.
 _NVIDIA_DRIVER_SIGNS = ("/proc/driver/nvidia", "/dev/dxg")
@@ -94,8 +94,13 @@ def host_info(record_env: Iterable[str] = ()) -> dict[str, Any]:
 def allowed_environment(names: Iterable[str] = ()) -> dict[str, str]:
     """The environment variables named by ``names`` or ``$LABRUN_RECORD_ENV`` (globs allowed); URLs redacted."""
     patterns = [*names, *filter(None, (p.strip() for p in os.environ.get(RECORD_ENV_ALLOW, "").split(",")))]
-    return {key: redact_url(value) for key, value in sorted(os.environ.items())
-            if any(fnmatch.fnmatchcase(key, p) for p in patterns)}
+    recorded = {}
+    for key, value in sorted(os.environ.items()):
+        if any(fnmatch.fnmatchcase(key, p) for p in patterns):
+            # A variable whose name says it is a secret is recorded only when named exactly, not by a glob.
+            secret = looks_secret_variable(key) and key not in patterns
+            recorded[key] = "***" if secret else redact_url(value)
+    return recorded
 
 
 def gpu_info() -> dict[str, Any]:

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Iterable
 
+from labrun._util.redact import looks_secret_file
+
 try:  # CPython's own md5: importing hashlib loads OpenSSL, ~4 ms that every run would pay at its start
     from _md5 import md5
 except ImportError:  # an interpreter built without it
@@ -40,18 +42,24 @@ def discover(base_dir: str, how: str) -> list[str]:
     if how == "none":
         return []
     if how != "dir":
-        return local_modules(base_dir)
+        return [path for path in local_modules(base_dir) if not looks_secret_file(path)]
     found = []
     for folder, subfolders, files in os.walk(base_dir):
         subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("venv", "__pycache__")
                          and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))]
-        found += [os.path.abspath(os.path.join(folder, f)) for f in files if f.endswith(".py")]
+        found += [os.path.abspath(os.path.join(folder, f)) for f in files
+                  if f.endswith(".py") and not looks_secret_file(f)]
     return sorted(found)
 
 
 def md5_of(path: str) -> str:
     with open(path, "rb") as f:
         return md5(f.read()).hexdigest()
+
+
+def md5_text(text: str) -> str:
+    """The md5 of ``text`` as UTF-8 (how diffs and untracked files are hashed when recorded)."""
+    return md5(text.encode("utf-8", "replace")).hexdigest()
 
 
 def source_entries(paths: Iterable[str], base_dir: str) -> list[dict[str, str]]:

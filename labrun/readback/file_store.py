@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from labrun.errors import StoreReadError
@@ -124,6 +125,16 @@ class FileStoreReader(RunStore):
             if isinstance(entry, list) and len(entry) == 2 and os.path.exists(os.path.join(self.basedir, entry[1])):
                 sources[entry[0]] = os.path.join(self.basedir, entry[1])
         return sources
+
+    def source_hashes(self, run_id: Any, record: dict[str, Any]) -> dict[str, str]:
+        """From the stored names, ``_sources/<stem>_<md5><ext>``, as run.json lists them."""
+        hashes = {}
+        for entry in record.get("experiment", {}).get("sources", []):
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str):
+                found = re.search(r"_([0-9a-f]{32})(\.[^/]*)?$", entry[1])
+                if found:
+                    hashes[entry[0]] = found.group(1)
+        return hashes
 
     def find_uid(self, uid: str) -> StoredRun | None:
         """The run recorded with ``uid`` (newest folders first), or None."""

@@ -197,6 +197,15 @@ class MongoStoreReader(RunStore):
         doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"experiment.sources": 1}))
         return self._download_sources(run_id, ((doc or {}).get("experiment") or {}).get("sources", []))
 
+    def source_hashes(self, run_id: Any, record: dict[str, Any]) -> dict[str, str]:
+        """The md5 GridFS holds for each source file (stored with it when the run stored it)."""
+        doc = self._query(lambda: self._db[self.location.runs].find_one({"_id": run_id}, {"experiment.sources": 1}))
+        entries = ((doc or {}).get("experiment") or {}).get("sources", [])
+        ids = [file_id for _, file_id in entries]
+        files = {f["_id"]: f.get("md5") for f in self._query(
+            lambda: list(self._db["fs.files"].find({"_id": {"$in": ids}}, {"md5": 1})))}
+        return {path: files[file_id] for path, file_id in entries if files.get(file_id)}
+
     def _scratch_folder(self) -> str:
         if self._scratch is None:
             self._scratch = tempfile.mkdtemp(prefix="labrun-mongo-")

@@ -115,6 +115,10 @@ class RunStore:
         """Each stored source file's path (relative to base_dir) -> a readable local copy."""
         raise NotImplementedError
 
+    def source_hashes(self, run_id: Any, record: dict[str, Any]) -> dict[str, str]:
+        """Each stored source file's path -> the md5 recorded when it was stored."""
+        raise NotImplementedError
+
     def runs(self, where: Any = None, sort: str | Sequence[str] | None = DEFAULT_SORT,
              limit: int | None = None) -> RunList:
         """The runs for which ``where`` holds (a filter text like ``"config.lr<0.1"``, a list of them, a dict

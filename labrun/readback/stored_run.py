@@ -215,6 +215,11 @@ class StoredRun:
         return self._sources
 
     @property
+    def source_hashes(self) -> dict[str, str]:
+        """The md5 recorded for each stored source file when the run stored it (path -> md5)."""
+        return self.reader.source_hashes(self.id, self.record)
+
+    @property
     def artifacts(self) -> list[str]:
         """The names of the run's artifacts."""
         return [a["name"] if isinstance(a, dict) else a for a in self.summary.get("artifacts") or []]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from typing import Sequence
 
+from labrun._util.atomic_file import private_opener
 from labrun._util.env_vars import BACKGROUND_DELIVERY_ENV, SYNC_URLS_ENV
 
 RETRY_FOR = 3600.0  # seconds a background delivery keeps retrying a store that is down
@@ -40,7 +41,7 @@ def deliver_in_background(folder: str, urls: Sequence[str]) -> tuple[int, str] |
                uid]
     env = {**os.environ, SYNC_URLS_ENV: "\n".join(urls)}
     try:
-        with open(log, "ab") as out:
+        with open(log, "ab", opener=private_opener) as out:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                        start_new_session=True, close_fds=True, env=env)
     except OSError:

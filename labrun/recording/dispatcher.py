@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
+from labrun._util.redact import redact_url
 from labrun.recording import events
 from labrun.recording.journal import Journal, read_events
 from labrun.recording.metric_codec import POINT_CHARS, EncodedSeries
@@ -129,7 +130,7 @@ class Delivery(threading.Thread):
             self.failures += 1
             if self.failures == 1:
                 logger.error("observer %s failed (%s: %s); retrying in the background, the run goes on",
-                             self.label, type(exc).__name__, exc)
+                             self.label, type(exc).__name__, redact_url(str(exc)))
             if self.finishing and self.failures >= 2:
                 self.gave_up = True
             self.retry_at = self.clock() + min(MAX_BACKOFF, 0.5 * 2 ** min(self.failures, 8))

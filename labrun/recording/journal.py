@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from typing import Any, Iterator
 
-from labrun._util.atomic_file import append_whole, write_json_atomic
+from labrun._util.atomic_file import append_whole, make_private_dir, private_opener, write_json_atomic
 from labrun._util.env_vars import JOURNAL_DIR_ENV, JOURNAL_MEMORY_ENV
 from labrun.recording.metric_codec import POINT_CHARS, split_points
 
@@ -38,13 +38,15 @@ def journal_root() -> str:
     return os.path.join(state, "labrun", "journal")
 
 
-def undelivered(root: str | None = None, exclude: str | None = None) -> list[str]:
-    """Journal folders of earlier runs that some observer has not confirmed."""
+def undelivered(root: str | None = None, exclude: str | None = None, live_too: bool = False) -> list[str]:
+    """Journal folders that some observer has not confirmed, without those a living process holds (runs
+    going on now, deliveries under way) unless ``live_too``."""
     root = root or journal_root()
     try:
-        return sorted(e.path for e in os.scandir(root) if e.is_dir() and e.name != exclude)
+        folders = sorted(e.path for e in os.scandir(root) if e.is_dir() and e.name != exclude)
     except FileNotFoundError:
         return []
+    return folders if live_too else [folder for folder in folders if not in_use(folder)]
 
 
 class Journal:
@@ -59,10 +61,13 @@ class Journal:
     def __init__(self, uid: str, root: str | None = None):
         self.uid = uid
         self.folder = os.path.join(root or journal_root(), uid)
-        os.makedirs(os.path.join(self.folder, "files"), exist_ok=True)
+        # Private to the user (0700 folders, 0600 files): a journal holds the config, the output and copies
+        # of sources and artifacts.
+        for folder in (os.path.dirname(self.folder), self.folder, os.path.join(self.folder, "files")):
+            make_private_dir(folder)
         self.path = os.path.join(self.folder, "events.jsonl")
         # Unbuffered: append_whole truncates a failed write back, which a buffer would write again later.
-        self._file = open(self.path, "ab", buffering=0)
+        self._file = open(self.path, "ab", buffering=0, opener=private_opener)
         lock_file(self._file)  # held while the run lives: `labrun sync` tells a killed run's journal by it
         self._lock = threading.Lock()
         self._seq = 0
@@ -158,7 +163,8 @@ class Journal:
         """Copy a file into the journal (so later changes to the original do not matter); its new path."""
         target = os.path.join(self.folder, "files", f"{self._seq:08d}-{os.path.basename(name)}")
         try:
-            shutil.copyfile(source, target)
+            with open(source, "rb") as original, open(target, "wb", opener=private_opener) as copy:
+                shutil.copyfileobj(original, copy)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.remove(target)
@@ -215,7 +221,7 @@ def in_use(folder: str) -> bool:
 def write_delivered(folder: str, observers: list[dict[str, Any]]) -> None:
     """Per observer: ``observer`` (its name), ``url`` (credentials redacted; None for one added as an object),
     ``offset`` (bytes of events.jsonl it confirmed) and ``id`` (the id it stored the run under)."""
-    write_json_atomic(os.path.join(folder, DELIVERED), {"observers": observers})
+    write_json_atomic(os.path.join(folder, DELIVERED), {"observers": observers}, private=True)
 
 
 READ_CHUNK = 4 << 20  # bytes a reader holds at once (more only for a single longer line)

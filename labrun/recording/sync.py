@@ -16,6 +16,7 @@ import os
 import time
 from typing import Any, Callable, Iterator, Sequence
 
+from labrun._util.atomic_file import private_opener
 from labrun.recording.dispatcher import Tally, deliver_events
 from labrun.errors import LabrunError
 from labrun.recording.journal import (DELIVERED, in_use, journal_root, lock_file, read_events, undelivered, whole_size,
@@ -39,7 +40,7 @@ def sync(root: str | None = None, urls: Sequence[str] = (), say: Callable[[str],
 
     root = root or journal_root()
     urls = [*urls, *filter(None, os.environ.pop(SYNC_URLS_ENV, "").split("\n"))]
-    folders = undelivered(root)
+    folders = undelivered(root, live_too=True)  # sync_journal says which are still being written
     if uids:
         missing = [uid for uid in uids if os.path.join(root, uid) not in folders]
         for uid in missing:
@@ -85,7 +86,7 @@ def sync_journal(folder: str, urls: Sequence[str], say: Callable[[str], None]) -
 def _sync_lock(folder: str) -> Iterator[bool]:
     """One `labrun sync` at a time per journal: two would deliver the same events to the same store at once."""
     try:
-        f = open(os.path.join(folder, SYNC_LOCK), "ab")
+        f = open(os.path.join(folder, SYNC_LOCK), "ab", opener=private_opener)
     except OSError:  # a read-only or full disk: deliver anyway (nothing else can be writing there either)
         yield True
         return

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from hashlib import md5
 import tarfile
 from dataclasses import dataclass
 from typing import Any
 
 from labrun.errors import RerunError
+from labrun.provenance.sources import md5_text
 from labrun.readback import StoredRun
 
 
@@ -108,6 +110,7 @@ def _extract_commit(repo: dict[str, Any], root: str) -> None:
 def _apply_changes(repo: dict[str, Any], root: str) -> None:
     """The recorded diff applied, then the untracked files written, as they were when the run started."""
     if repo.get("diff"):
+        _verify(f"the recorded diff of {repo['path']}", md5_text(repo["diff"]), repo.get("diff_md5"))
         # Outside any repository (the ceiling stops git from finding one above), `git apply` patches files.
         env = {**os.environ, "GIT_CEILING_DIRECTORIES": os.path.dirname(root)}
         applied = subprocess.run(["git", "apply", "--binary", "--whitespace=nowarn", "-"], cwd=root, env=env,
@@ -115,14 +118,29 @@ def _apply_changes(repo: dict[str, Any], root: str) -> None:
         if applied.returncode != 0:
             raise RerunError(f"the recorded diff does not apply to commit {repo['commit'][:12]}: "
                              f"{applied.stderr.decode(errors='replace').strip()}")
+    recorded = repo.get("untracked_md5") or {}
     for rel, text in (repo.get("untracked") or {}).items():
+        _verify(f"untracked file {rel}", md5_text(text), recorded.get(rel))
         _write_inside(root, rel, text.encode("utf-8"))
 
 
+def _verify(what: str, actual: str, recorded: str | None) -> None:
+    """Refuse code whose content no longer matches the hash recorded with the run: the store was changed
+    after the run, and `labrun rerun` must not execute what the run did not run."""
+    if recorded is None:
+        return  # recorded before labrun kept these hashes: nothing to compare with
+    if actual != recorded:
+        raise RerunError(f"{what} was changed in the store after the run (md5 {actual}, recorded {recorded}); "
+                         f"refusing to run it. Rerun only stores you trust, or use --here to run your own "
+                         f"working tree")
+
+
 def _write_sources(run: StoredRun, target: Materialised) -> None:
+    hashes = run.source_hashes
     for rel, stored in run.sources.items():
         with open(stored, "rb") as f:
             data = f.read()
+        _verify(f"source file {rel}", md5(data).hexdigest(), hashes.get(rel))
         if not _write_inside(target.base_dir, rel, data, target.root):
             target.warnings.append(f"source {rel} lies outside the experiment's folder and was left out")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 
 from labrun.errors import LabrunError
 
@@ -28,6 +29,18 @@ def check_artifact_name(name: str) -> str:
         raise ArtifactNameError(f"artifact name '{name}' is reserved for the run's own record "
                                 f"({', '.join(sorted(RESERVED_NAMES))}); choose another, e.g. name='my_{name}'")
     return normal
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id chosen by the user (``--id``): one plain name, so that no store can be led outside itself
+    (a folder name in the file store, a document id in MongoDB, a tag in MLflow)."""
+    text = str(run_id)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", text) or ".." in text:
+        safe = safe_filename(text.replace("..", "")).strip("-") or "run1"
+        raise ArtifactNameError(f"--id {text!r} is not a plain name (letters, digits, '.', '_' and '-', starting "
+                                f"with a letter or digit, no '..', no '/'); it would name a place outside the "
+                                f"store. Use e.g. --id {safe}")
+    return text
 
 
 def numbered(name: str, n: int) -> str:

@@ -38,6 +38,10 @@ def parse_mongo_url(url: str, db_name: str | None = None, collection: str = "run
         raise ValueError("a MongoDB URL starts with mongodb:// or mongodb+srv://")
     rest, _, query = rest.partition("?")
     hosts, _, path = rest.partition("/")
+    from labrun._util.redact import redact_url
+    from labrun.stores.targets import check_hosts
+
+    check_hosts(hosts, redact_url(url))
     options = parse_qsl(query, keep_blank_values=True)
     own = {k: v for k, v in options if k in OWN_OPTIONS}
     driver_options = [(k, v) for k, v in options if k not in OWN_OPTIONS]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from labrun.config.files import is_config_file_name, load_config_file
-from labrun.config.updates import parse_update_token, parse_value
+from labrun.config.updates import parse_value, split_update_token
 from labrun.errors import CommandLineError
 
 NAMED_CONFIGS_KEY = "with"  # the axis of named configs, in sweep files, ex.sweep() and swept values
@@ -57,10 +57,20 @@ class Grid:
             for extra in listed:
                 point = Point(tokens=list(self.fixed))
                 for choice in (*combination, *extra):
-                    point.tokens.extend(choice.tokens)
+                    for token in choice.tokens:
+                        _put(point.tokens, token)
                     point.values[choice.key] = choice.value
                 points.append(point)
         return points
+
+
+def _put(tokens: list[str], token: str) -> None:
+    """Add ``token``; an update of a key already there replaces it (a ``list:`` entry overrides a fixed value),
+    so each run's command line names every key once."""
+    key = token.partition("=")[0].removesuffix(":") if "=" in token else None
+    if key is not None:
+        tokens[:] = [t for t in tokens if "=" not in t or t.partition("=")[0].removesuffix(":") != key]
+    tokens.append(token)
 
 
 def split_top_level(text: str) -> list[str]:
@@ -130,7 +140,7 @@ def parse_multirun_tokens(tokens: Sequence[str]) -> Grid:
     sweep_file = None
     for token in tokens:
         if "=" in token:
-            parse_update_token(token)  # the same errors as without -M for a bad key
+            split_update_token(token)  # the same errors as without -M for a bad key; values are split below
             key, _, text = token.partition("=")
             replace = key.endswith(":")
             key = key.removesuffix(":")
