@@ -22,18 +22,23 @@ class ConfigError(LabrunError):
 class ConfigAddedError(ConfigError):
     """An update names a key that no config scope defines and no captured function takes."""
 
-    def __init__(self, added: Sequence[str], known: Iterable[str]):
+    def __init__(self, added: Sequence[str], known: Iterable[str], set_by: dict[str, str] | None = None):
+        """``set_by``: for keys that a named config (or config file) set, its name, so the message points there
+        rather than at an update the user never typed."""
         self.added = list(added)
         known = list(known)
-        parts = []
-        for key in self.added:
-            parts.append(f"'{key}'{did_you_mean(key, known)}")
+        set_by = set_by or {}
+        parts = [f"'{key}'{did_you_mean(key, known)}" for key in self.added]
+        many = len(parts) > 1
+        if all(key in set_by for key in self.added):
+            origins = ", ".join(sorted({f"'{set_by[key]}'" for key in self.added}))
+            subject = f"the named config {origins} sets {', '.join(parts)}, which no config scope defines"
+        else:
+            subject = (f"the update{'s' if many else ''} {', '.join(parts)} name{'' if many else 's'} no config "
+                       f"entry: no config scope defines {'them' if many else 'it'}")
         super().__init__(
-            f"the update{'s' if len(parts) > 1 else ''} {', '.join(parts)} "
-            f"name{'' if len(parts) > 1 else 's'} no config entry: no config scope defines "
-            f"{'them' if len(parts) > 1 else 'it'} and no captured function takes "
-            f"{'them' if len(parts) > 1 else 'it'}; fix the name, add the entry to a config scope, "
-            f"or pass -f/--force to add it anyway"
+            f"{subject} and no captured function takes {'them' if many else 'it'}; fix the name, add the entry "
+            f"to a config scope, or pass -f/--force to add it anyway"
         )
 
 

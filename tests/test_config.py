@@ -351,3 +351,24 @@ def test_list_element_and_replace_updates():
     assert merged["opt"] == {"name": "adam", "lr": 0.1}
     with pytest.raises(ConfigError, match="'sizes' has 3 elements"):
         config_of(ex, config_updates={"sizes.5": 0})
+
+
+def test_a_named_config_that_sets_an_unknown_key_is_named_in_the_error():
+    ex = Experiment("t")
+
+    @ex.config
+    def cfg():
+        lr = 0.1
+
+    @ex.named_config
+    def fast():
+        epochs = 1
+
+    @ex.main
+    def main(lr):
+        return lr
+
+    with pytest.raises(ConfigAddedError, match="the named config 'fast' sets 'epochs', which no config scope"):
+        ex.run(named_configs=["fast"])
+    with pytest.raises(ConfigAddedError, match="the update 'epoch' names no config entry"):
+        ex.run(config_updates={"epoch": 1})

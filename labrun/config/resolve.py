@@ -70,6 +70,7 @@ def resolve(
     config, info = _evaluate(sources, explicit, force, logger)
 
     named: Node | None = None
+    set_by: dict[KeyPath, str] = {}  # which named config fixed each path (for the error that names it)
     for token in named_configs:
         layer, path = find_named_config(sources, token)
         preset = _subtree(config, path)
@@ -77,6 +78,7 @@ def resolve(
         fallback = _fallback(owner, config, logger) if owner is not None else {"_log": logger}
         result = layer.evaluate(preset, patch.subpatch(explicit, path), path, force, fallback)
         contribution = patch.from_value(result.entries)
+        set_by.update({path + leaf: token for leaf, _ in patch.leaves(contribution)})
         named = patch.merge(named, patch.at_path(path, contribution) if path else contribution)
         config, info = _evaluate(sources, patch.merge(named, explicit), force, logger)
 
@@ -129,7 +131,9 @@ def resolve(
     if user_added and not force:
         known = [format_path(p) for p in info.defined]
         known += [format_path(p + (name,)) for p, names in accepted.items() for name in names]
-        raise ConfigAddedError(user_added, known)
+        explicit_leaves = {leaf for leaf, _ in patch.leaves(explicit)} if explicit is not None else set()
+        origins = {format_path(p): token for p, token in set_by.items() if p not in explicit_leaves}
+        raise ConfigAddedError(user_added, known, origins)
     if not force:
         explicit_paths = {path for path, _leaf in patch.leaves(explicit)} if explicit is not None else set()
         for path, (old, new) in sorted(resolved.typechanged.items()):
