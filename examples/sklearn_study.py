@@ -3,7 +3,7 @@
     python examples/sklearn_study.py -M -F runs with model=logistic,forest,svm
     labrun ls runs
     labrun compare runs 1 2 3
-    labrun plot runs --metric test_accuracy --output curves.png
+    labrun plot runs --metric test_accuracy --output runs/curves.png
 
 Each run logs its accuracy on the test set as the training set grows (a learning curve: ``test_accuracy``
 by number of training examples), its final accuracies, and stores the fitted model as ``model.pkl``.

@@ -84,6 +84,12 @@ class RecordFile:
         self._file.close()
 
 
+def scalar_tag(metric: str) -> str:
+    """A metric's TensorBoard tag: dots become slashes, so ``train.loss`` and ``train.acc`` (Sacred's and
+    Omniboard's habit) share the ``train`` group, as ``train/loss`` and ``train/acc`` do."""
+    return metric.replace(".", "/")
+
+
 def scalar_events(tag: str, steps: Any, values: Any, stamps: Any) -> list[bytes]:
     """Serialized Events, each ``{wall_time, step, summary {value {tag, simple_value}}}``."""
     tag_bytes = tag.encode("utf-8")
@@ -170,6 +176,7 @@ class TensorBoardObserver(RunObserver):
         return newest
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        metrics = {scalar_tag(name): series for name, series in metrics.items()}
         if self.stored_until:
             metrics = unseen_points(metrics, self.stored_until)
         records = []

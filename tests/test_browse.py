@@ -275,3 +275,18 @@ def test_metric_summaries_leave_nan_out_wherever_it_is():
     metric_stats.update(stats, {"a": {"steps": array("d", [3]), "values": array("d", [nan])}})
     assert stats["a"] == {"count": 4, "first": None, "last": None, "min": 1.0, "max": 2.0, "last_step": 3}
     assert (stats["b"]["min"], stats["b"]["max"], stats["b"]["first"], stats["b"]["last"]) == (0.5, 1.0, 1.0, 0.5)
+
+
+def test_every_subcommand_answers_help_with_its_own_usage():
+    from labrun.cli.tool import subcommands
+
+    assert {"ls", "show", "compare", "plot", "rerun", "sync"} <= set(subcommands())
+    for name in subcommands():
+        for flag in ("--help", "-h"):
+            out = subprocess.run([sys.executable, "-m", "labrun", name, flag], capture_output=True, text=True,
+                                 timeout=HANG_GUARD)
+            assert out.returncode == 0, (name, out.stderr)
+            assert out.stdout.startswith(f"Usage:\n  labrun {name}") and "Commands:" not in out.stdout
+    rerun_help = subprocess.run([sys.executable, "-m", "labrun", "rerun", "--help"], capture_output=True, text=True,
+                                timeout=HANG_GUARD).stdout
+    assert "--dry-run" in rerun_help and "--where" not in rerun_help

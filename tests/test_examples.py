@@ -1,5 +1,6 @@
 """The shipped examples run as the README shows them."""
 
+import json
 import subprocess
 import sys
 
@@ -54,11 +55,13 @@ def test_tensorboard_mlflow_example_lands_in_both(tmp_path):
     from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    out = run_example("tensorboard_mlflow.py", "--tensorboard", str(tmp_path / "tb"), "--mlflow", uri, "with",
-                      "lr=0.2", cwd=tmp_path)
+    # As its docstring runs it: everything it writes lands under runs/, which git ignores.
+    uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
+    out = run_example("tensorboard_mlflow.py", "-F", "runs", "--tensorboard", "runs/tensorboard", "--mlflow", uri,
+                      "with", "lr=0.2", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    (folder,) = (tmp_path / "tb").iterdir()
+    assert [p.name for p in tmp_path.iterdir() if p.name != "journal"] == ["runs"]  # journal: the test's own
+    (folder,) = (tmp_path / "runs" / "tensorboard").iterdir()
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
     acc.Reload()
     assert len(acc.Scalars("train/loss")) == 300 and [p.step for p in acc.Scalars("val/accuracy")][0] == 49
@@ -67,7 +70,10 @@ def test_tensorboard_mlflow_example_lands_in_both(tmp_path):
     assert run.data.params["lr"] == "0.2" and run.data.params["optimizer.name"] == "sgd"
     assert abs(run.data.metrics["train/loss"] - acc.Scalars("train/loss")[-1].value) < 1e-6  # float32 in TensorBoard
     assert "summary.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert (tmp_path / "mlartifacts" / "tb_mlflow_example").is_dir()  # beside the database, not in the cwd
+    assert (tmp_path / "runs" / "mlartifacts" / "tb_mlflow_example").is_dir()  # beside the database, not the cwd
+    listed = subprocess.run([sys.executable, "-m", "labrun", "ls", "runs", "--format", "json"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert [run["id"] for run in json.loads(listed.stdout)] == [1]  # the other tools' folders are not runs
 
 
 def test_sklearn_study_browsed_as_docs_browse_shows(tmp_path):

@@ -98,8 +98,9 @@ def test_tensorboard_run_holds_every_point_the_hparams_session_and_texts(exp, tm
     assert os.listdir(logs) == ["both_0001"]  # named after the experiment and the file store's id
     acc = accumulator(logs / "both_0001")
     stored = metrics_json(store)
+    assert "val/acc" in acc.Tags()["scalars"] and "val.acc" not in acc.Tags()["scalars"]  # grouped under "val"
     for name in ("loss", "val.acc"):
-        points = acc.Scalars(name)
+        points = acc.Scalars(name.replace(".", "/"))
         assert [p.step for p in points] == stored[name]["steps"]
         assert [p.value for p in points] == pytest.approx(stored[name]["values"], rel=1e-6)  # float32
     first = acc.Scalars("loss")[0].wall_time
@@ -157,7 +158,7 @@ def test_tensorboard_server_serves_the_scalars(exp, tmp_path):
             (group,) = json.loads(response.read())["sessionGroups"]
         assert group["name"] == "both_0001" and group["hparams"]["n"] == 200 and group["hparams"]["opt.name"] == "adam"
         final = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        assert final["loss"] == pytest.approx(1 / 200) and final["val.acc"] == pytest.approx(199 / 200)
+        assert final["loss"] == pytest.approx(1 / 200) and final["val/acc"] == pytest.approx(199 / 200)
         assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
 
 
@@ -289,7 +290,7 @@ def test_both_observers_with_the_file_store_agree(exp, tmp_path):
     acc = accumulator(logs / "both_0001")
     client, (run,) = mlflow_run(uri)
     for name in ("loss", "val.acc"):
-        tb = acc.Scalars(name)
+        tb = acc.Scalars(name.replace(".", "/"))  # TensorBoard's tag; MLflow keeps the name as logged
         ml = client.get_metric_history(run.info.run_id, name)
         assert len(tb) == len(ml) == len(stored[name]["values"]) == 1200
         assert [p.step for p in tb] == [m.step for m in ml] == stored[name]["steps"]

@@ -81,6 +81,40 @@ Experiments run as their own scripts: python exp.py [COMMAND] [with UPDATE...] [
 """
 
 
+def subcommands() -> list[str]:
+    """The subcommands, as the usage lists them."""
+    return sorted({line.split()[1] for line in USAGE.split("Commands:")[0].splitlines()
+                   if line.startswith("  labrun ") and not line.split()[1].startswith("-")})
+
+
+def subcommand_help(name: str) -> str:
+    """``labrun NAME --help``: the command's usage, its description and the options its usage names, all
+    taken from the one help text, so a new subcommand gets its help by being described there."""
+    import re
+
+    head, rest = USAGE.split("Commands:", 1)
+    commands, options = rest.split("\nOptions:", 1)
+    usage = [line for line in head.splitlines() if line.startswith(f"  labrun {name} ") or line == f"  labrun {name}"]
+    described, taking = [], False
+    for line in commands.splitlines():
+        if re.match(r"  \S", line):
+            taking = line.split()[0] == name
+        if taking:
+            described.append(line)
+    named = set(re.findall(r"--[\w-]+", " ".join(usage)))
+    option_lines, taking = [], False
+    for line in options.splitlines():
+        if re.match(r"  -", line):
+            flags = line.split("  ")[1]  # "  -o FILE --output=FILE  plot: ..." -> "-o FILE --output=FILE"
+            taking = bool(named & set(re.findall(r"--[\w-]+", flags)))
+        if taking:
+            option_lines.append(line)
+    text = "Usage:\n" + "\n".join(usage) + "\n\n" + "\n".join(described) + "\n"
+    if option_lines:
+        text += "\nOptions:\n" + "\n".join(option_lines) + "\n"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``labrun``; returns the exit status."""
     from docopt import DocoptExit, docopt
@@ -90,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print(USAGE, end="")
+        return 0
+    if args[0] in subcommands() and ("--help" in args[1:] or "-h" in args[1:]):
+        print(subcommand_help(args[0]), end="")
         return 0
     try:
         opts = docopt(USAGE, argv=args, default_help=False)
