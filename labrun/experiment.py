@@ -228,6 +228,10 @@ class Experiment(Ingredient):
         if observed:
             observers = [adapt(o) for o in self.observers] + [
                 create_observer(url) for url in observer_urls(options)]
+            if not observers:  # the project's defaults: $LABRUN_OBSERVERS, else [tool.labrun] in pyproject.toml
+                from labrun.recording.defaults import default_observer_urls
+
+                observers = [create_observer(url) for url in default_observer_urls(self.base_dir)]
         own_options = {  # the script's own flags, as Sacred lists them: the value, else False or None
             o.long_flag: (extra_options or {}).get(o.long_flag.replace("_", "-"), False if o.is_flag else None)
             for o in self.additional_cli_options}

@@ -127,6 +127,13 @@ class Run:
         return float(SETTINGS.DEFAULT_BEAT_INTERVAL)
 
     @property
+    def records_system_metrics(self) -> bool:
+        """Whether the run records system/* metrics: not with --no-system-metrics or LABRUN_SYSTEM_METRICS=0."""
+        from labrun._util.env_vars import SYSTEM_METRICS_ENV
+
+        return not self.options.no_system_metrics and os.environ.get(SYSTEM_METRICS_ENV, "1") != "0"
+
+    @property
     def host_info(self) -> dict[str, Any]:
         return self.host
 
@@ -372,8 +379,10 @@ class Run:
         from labrun.recording.session import Recording
 
         self.status = QUEUED
+        self.run_logger.info("Queuing-up command '%s'", self.command)  # Sacred's line: nothing runs now
         if self.observers:
-            Recording(self).queue()
+            self._id = Recording(self).queue()
+            self.run_logger.info('Queued-up run with ID "%s"', self._id)
         return None
 
 
@@ -403,5 +412,6 @@ def _tell_how_to_observe() -> None:
     global _told_how_to_observe
     if not _told_how_to_observe:
         _told_how_to_observe = True
-        logger.info("add an observer with -F DIR (file store), -m URL (MongoDB) or -o URL, or pass -u to run "
-                    "unobserved on purpose")
+        logger.info("add an observer with -F DIR (file store), -m URL (MongoDB), --mlflow URI, --tensorboard "
+                    "LOGDIR or -o URL; or set project defaults with $LABRUN_OBSERVERS or observers = [...] in "
+                    "pyproject.toml's [tool.labrun]; or pass -u to run unobserved on purpose")

@@ -20,6 +20,7 @@ import mimetypes
 import time
 from typing import Any
 
+from labrun.provenance.system_metrics import PREFIX as SYSTEM_PREFIX
 from labrun.stores.targets import StoreTargetError
 from labrun.stores import metric_stats
 from labrun.recording.metric_codec import GIL_SLICE, caught_up, unseen_points
@@ -191,6 +192,7 @@ class MongoObserver(RunObserver):
         try:
             db[self.location.metrics].create_index([("run_id", 1), ("name", 1), ("part", 1)])
             db[self.location.points].create_index([("run_id", 1), ("name", 1), ("part", 1)])
+            db[self.location.system].create_index([("run_id", 1), ("name", 1)])
             db[self.location.runs].create_index("uid", sparse=True)
             db["fs.files"].create_index("md5", sparse=True)
             db["fs.files"].create_index([("filename", 1), ("uploadDate", 1)])
@@ -274,6 +276,9 @@ class MongoObserver(RunObserver):
                 self._load_parts(metric["name"], state)
             if "last_time" in metric:
                 self.stored_until[metric["name"]] = metric["last_time"]
+        for metric in self._connect()[self.location.system].find({"run_id": _id}, {"name": 1, "last_time": 1}):
+            if "last_time" in metric:
+                self.stored_until[metric["name"]] = metric["last_time"]
         if doc.get("captured_out_file") is not None:
             files = self._connect()["fs.files"].find_one({"_id": doc["captured_out_file"]},
                                                          {"length": 1, "output_until": 1})
@@ -350,6 +355,12 @@ class MongoObserver(RunObserver):
 
         if self.stored_until:
             metrics = unseen_points(metrics, self.stored_until)
+        system = {name: series for name, series in metrics.items() if name.startswith(SYSTEM_PREFIX)}
+        if system:  # few points (one a heartbeat), kept out of the collection Omniboard plots from
+            self._system_metrics(system)
+            metric_stats.update(self.metric_stats, system)
+            caught_up(system, self.stored_until)
+            metrics = {name: series for name, series in metrics.items() if name not in system}
         planned = {name: state.copy() for name, state in self.series.items()}
         in_document, in_parts, summaries = [], [], {}
         new_metrics = False
@@ -398,6 +409,19 @@ class MongoObserver(RunObserver):
         if new_metrics:
             self.metric_refs = [{"name": name, "id": str(state.doc_id)} for name, state in self.series.items()]
             self._runs.update_one({"_id": self.run_id}, {"$set": {"info.metrics": self.metric_refs}})
+
+    def _system_metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        """Append system metrics to their own collection, one document per (run, metric), as Sacred's layout
+        but where Omniboard's default plot does not look (docs/observers/mongodb.md)."""
+        from pymongo import UpdateOne
+
+        writes = [UpdateOne({"run_id": self.run_id, "name": name},
+                            {"$push": _push(series["steps"], series["values"], series["timestamps"], 0,
+                                            len(series["steps"])),
+                             "$max": {"last_time": max(series["timestamps"])}}, upsert=True)
+                  for name, series in metrics.items() if len(series["steps"])]
+        if writes:
+            self._connect()[self.location.system].bulk_write(writes, ordered=False)
 
     def _write_summaries(self) -> None:
         """Rewrite the documents of downsampled metrics that grew (at most every SUMMARY_INTERVAL while the

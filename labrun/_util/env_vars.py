@@ -6,6 +6,8 @@ JOURNAL_MEMORY_ENV = "LABRUN_JOURNAL_MEMORY_MB"  # events kept in memory while t
 DELIVERY_TIMEOUT_ENV = "LABRUN_DELIVERY_TIMEOUT"  # seconds a run's end waits for its observers
 BACKGROUND_DELIVERY_ENV = "LABRUN_BACKGROUND_DELIVERY"  # 0 turns off delivery after the script exits
 RECORD_ENV_ALLOW = "LABRUN_RECORD_ENV"  # comma-separated names or globs of environment variables to record
+SYSTEM_METRICS_ENV = "LABRUN_SYSTEM_METRICS"  # 0 records no system/* metrics (as --no-system-metrics)
+OBSERVERS_ENV = "LABRUN_OBSERVERS"  # observer URLs used when the command line and the script add none
 SECRET_FILES_ENV = "LABRUN_SECRET_FILES"  # comma-separated globs of more file names never copied into a store
 
 # Set by labrun for the processes it starts

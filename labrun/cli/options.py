@@ -42,6 +42,8 @@ OPTION_SPECS = (
     OptionSpec("-p", "--print-config", None, "Print the config before running."),
     OptionSpec("-P", "--priority", "NUMBER", "A priority stored with the run (for queues)."),
     OptionSpec("-q", "--queue", None, "Record the run as QUEUED without running it."),
+    OptionSpec(None, "--no-system-metrics", None,
+               "Record no system/* metrics (CPU, memory, GPU); also LABRUN_SYSTEM_METRICS=0."),
     OptionSpec(None, "--rerun-all", None, "Sweeps: run every run again, also those already completed."),
     OptionSpec(None, "--tensorboard", "LOGDIR", "Record the run as a TensorBoard run in LOGDIR."),
     OptionSpec("-u", "--unobserved", None, "Run without any observer."),
@@ -76,6 +78,7 @@ class Options:
     mlflow: str | None = None
     multirun: bool = False
     name: str | None = None
+    no_system_metrics: bool = False
     observer: list[str] = field(default_factory=list)
     print_config: bool = False
     priority: float | None = None

@@ -196,8 +196,15 @@ def _remote_url(config_lines: str) -> str | None:
 
 
 def enforce_clean(repositories: list[dict[str, Any]]) -> None:
-    dirty = [r["path"] for r in repositories if r.get("dirty")]
-    if dirty:
-        raise DirtyRepositoryError(
-            f"--enforce-clean: uncommitted changes in {', '.join(dirty)}; commit or stash them "
-            f"(git status shows what changed), or run without -e")
+    dirty = [r for r in repositories if r.get("dirty")]
+    if not dirty:
+        return
+    changed = [r["path"] for r in dirty if r.get("diff") or r.get("capped")]  # else only untracked files
+    untracked = [r["path"] for r in dirty if r["path"] not in changed]
+    what = []
+    if changed:
+        what.append(f"uncommitted changes in {', '.join(changed)} (commit or stash them)")
+    if untracked:
+        what.append(f"untracked files in {', '.join(untracked)} (commit them or add them to .gitignore)")
+    raise DirtyRepositoryError(f"--enforce-clean: {'; '.join(what)}; git status shows them; or run without -e")
+

@@ -41,10 +41,15 @@ def locate_run(args: Sequence[str]) -> StoredRun:
     """``RUN_FOLDER`` (``runs/7``) or ``STORE_URL RUN_ID``: the recorded run they name."""
     if len(args) == 1:
         folder = os.path.normpath(args[0])
-        if not os.path.isdir(folder):
-            raise StoreReadError(f"no run folder '{args[0]}'; name a run as a file store folder (runs/7) or as "
-                                 f"STORE_URL RUN_ID")
-        return open_store(os.path.dirname(folder) or ".").run(os.path.basename(folder))
+        store = os.path.dirname(folder) or "."
+        if not os.path.isdir(folder) and not os.path.isdir(store):
+            from labrun._util.suggest import did_you_mean
+
+            parent = os.path.dirname(store) or "."
+            stores = [e.name for e in os.scandir(parent) if e.is_dir()] if os.path.isdir(parent) else []
+            raise StoreReadError(f"no store folder '{store}'{did_you_mean(os.path.basename(store), stores)}; name a "
+                                 f"run as a file store folder (runs/7) or as STORE_URL RUN_ID")
+        return open_store(store).run(os.path.basename(folder))  # an unknown id: the store lists its runs
     if len(args) == 2:
         return open_store(args[0]).run(args[1])
     raise StoreReadError(f"expected RUN_FOLDER or STORE_URL RUN_ID, got {' '.join(args) or 'nothing'}")

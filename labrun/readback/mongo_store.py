@@ -106,9 +106,10 @@ class MongoStoreReader(RunStore):
     def metrics(self, run_id: Any) -> dict[str, dict[str, list]]:
         """Every point of every metric of a run, its parts put together."""
         metrics, points = self._db[self.location.metrics], self._db[self.location.points]
+        system = self._db[self.location.system]
 
         def read() -> dict[str, dict[str, list]]:
-            documents = list(metrics.find({"run_id": run_id}))
+            documents = list(metrics.find({"run_id": run_id})) + list(system.find({"run_id": run_id}))
             joined = join_parts(d for d in documents if not d.get("downsampled"))
             if any(d.get("downsampled") for d in documents):  # the whole curve is in its parts
                 joined.update(join_parts(points.find({"run_id": run_id, "name": {"$in": [

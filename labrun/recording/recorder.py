@@ -35,7 +35,7 @@ class Recorder(threading.Thread):
     """Takes the run's metric buffers into journal batches and writes heartbeats."""
 
     def __init__(self, journal: Journal, metrics: dict[str, Any], beat: Callable[[], dict[str, Any]],
-                 beat_interval: float):
+                 beat_interval: float, system_metrics: bool = True):
         super().__init__(name="labrun-recorder", daemon=True)
         self.journal = journal
         self.metrics = metrics  # name: the run's MetricBuffer, whose points the training thread extends
@@ -44,9 +44,10 @@ class Recorder(threading.Thread):
         self._stopping = threading.Event()
         self._sampler: Any = None
         self._samples = 0
+        self.system_metrics = system_metrics
 
     def run(self) -> None:
-        self._sampler = _system_sampler()
+        self._sampler = _system_sampler() if self.system_metrics else None
         next_beat = time.monotonic() + self.beat_interval if self.beat_interval > 0 else float("inf")
         failing = False
         while not self._stopping.wait(FLUSH_INTERVAL):

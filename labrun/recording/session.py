@@ -55,14 +55,15 @@ class Recording:
             self.output = OutputCapture(self.run.capture_mode)
             self.output.start()
         self.recorder = Recorder(self._journal, self.run.metric_buffers, self.heartbeat,
-                                 self.run.beat_interval)
+                                 self.run.beat_interval, self.run.records_system_metrics)
         self.recorder.start()
         return run_id
 
-    def queue(self) -> None:
-        """-q: the run recorded as QUEUED, nothing more."""
-        self._open()
+    def queue(self) -> Any:
+        """-q: the run recorded as QUEUED, nothing more; its id."""
+        run_id = self._open().run_id.wait()
         self._end_delivery()
+        return run_id
 
     def _open(self) -> Dispatcher:
         from labrun.recording.dispatcher import Dispatcher, RunId

@@ -23,6 +23,7 @@ class MongoLocation(NamedTuple):
     runs: str
     metrics: str
     points: str
+    system: str  # system/* metrics: out of ``metrics``, which Omniboard plots in full by default
 
 
 def parse_mongo_url(url: str, db_name: str | None = None, collection: str = "runs",
@@ -57,7 +58,8 @@ def parse_mongo_url(url: str, db_name: str | None = None, collection: str = "run
     runs = f"{prefix}_{collection}" if prefix else collection
     metrics = f"{prefix}_metrics" if prefix else "metrics"
     points = f"{prefix}_metric_points" if prefix else "metric_points"
-    return MongoLocation(url, client_url, db_name, runs, metrics, points)
+    system = f"{prefix}_system_metrics" if prefix else "system_metrics"
+    return MongoLocation(url, client_url, db_name, runs, metrics, points, system)
 
 
 def url_options(url: str) -> set[str]:

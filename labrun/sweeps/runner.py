@@ -370,7 +370,12 @@ def store_urls(experiment: Any, options: Any) -> list[str]:
     if options.unobserved:
         return []
     own = [getattr(observer, "url", None) or f"<{type(observer).__name__}>" for observer in experiment.observers]
-    return own + observer_urls(options)
+    urls = own + observer_urls(options)
+    if not urls:  # the project's defaults, as each run would use them
+        from labrun.recording.defaults import default_observer_urls
+
+        urls = default_observer_urls(experiment.base_dir)
+    return urls
 
 
 def _prepare(experiment: Any, command_name: str | None, grid: Any, options: Any, command_line: str) -> SweepPlan:
