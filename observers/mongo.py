@@ -25,7 +25,7 @@ from labrun.stores.targets import StoreTargetError
 from labrun.stores import metric_stats
 from labrun.recording.metric_codec import GIL_SLICE, caught_up, unseen_points
 from labrun.stores.mongo_format import (FIELDS, MAX_POINTS_PER_DOCUMENT, SUMMARY_BUCKETS, decode_keys, encode_keys,
-                                 parse_mongo_url, url_options)
+                                 omniboard_name, parse_mongo_url, url_options)
 from labrun.observer import RunObserver, id_asked_for, require_package
 from labrun.observers.metric_summary import Summary
 from labrun._util.redact import redact_url
@@ -344,8 +344,11 @@ class MongoObserver(RunObserver):
             with open(path, "rb") as f:
                 file_id = gridfs.GridFS(db).put(f, filename=filename, metadata=encode_keys(metadata),
                                                 contentType=content_type, run_uid=self.uid)
-        self._runs.update_one({"_id": self.run_id},
-                              {"$addToSet": {"artifacts": {"name": name, "file_id": file_id}}})
+        # Omniboard builds its download and preview URLs as .../<file_id>/<name>, and its routes take one
+        # path segment: a name with a folder (plots/cm.png) is listed under a flat name (plots__cm.png) that
+        # they accept, and keeps its own name in `path` (what labrun's readers use).
+        entry = {"name": omniboard_name(name), "file_id": file_id, **({"path": name} if "/" in name else {})}
+        self._runs.update_one({"_id": self.run_id}, {"$addToSet": {"artifacts": entry}})
 
     def metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
         """All new points, in one bulk write per collection. A metric's document in ``metrics`` grows with

@@ -121,3 +121,45 @@ def test_omniboard_shows_the_whole_curve_of_a_million_point_metric(omniboard_ent
         assert row["loss_max"] == 50.0
         assert row["loss_min"] == pytest.approx(1.0 / 1_000_000)
         assert row["loss_last"] == pytest.approx(1.0 / 1_000_000)
+
+
+def test_omniboard_downloads_and_previews_artifacts_with_folders(omniboard_entry, script, mongo_url, tmp_path):
+    """An artifact stored as plots/cm.png is listed under a name Omniboard's one-segment routes accept."""
+    exp = script("""
+        import os, tempfile
+        from labrun import Experiment
+        ex = Experiment("art")
+
+        @ex.main
+        def main(_run):
+            folder = tempfile.mkdtemp()
+            for name, data in (("cm.png", b"\\x89PNG folder"), ("flat.txt", b"flat")):
+                path = os.path.join(folder, name)
+                with open(path, "wb") as f:
+                    f.write(data)
+            _run.add_artifact(os.path.join(folder, "cm.png"), "plots/cm.png")
+            _run.add_artifact(os.path.join(folder, "flat.txt"))
+
+        ex.run_commandline()
+    """)
+    assert exp.run("-m", mongo_url).returncode == 0
+    port = free_port()
+    shim = Path(__file__).with_name("loopback_only.js")
+    root = f"http://127.0.0.1:{port}/sacred"
+    args = ["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url]
+    with server_process(args, f"{root}/api/v1/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
+                        log_path=str(tmp_path / "omniboard.log")):
+        run = get_json(f"{root}/api/v1/Runs/1?select=artifacts")
+        by_name = {a["name"]: a for a in run["artifacts"]}
+        assert set(by_name) == {"plots__cm.png", "flat.txt"}
+        for name, data, kind in (("plots__cm.png", b"\x89PNG folder", "image/png"), ("flat.txt", b"flat", "text/plain")):
+            file_id = by_name[name]["file_id"]
+            for route in (f"files/download/{file_id}/{name}", f"files/preview/{file_id}/{name}"):
+                with urllib.request.urlopen(f"{root}/api/v1/{route}", timeout=10) as response:
+                    assert response.read() == data, route  # the file, not Omniboard's index page
+                    assert response.headers["Content-Type"].startswith(kind)
+    from labrun import open_store
+
+    stored = open_store(mongo_url).run(1)
+    assert sorted(stored.artifacts) == ["flat.txt", "plots/cm.png"]  # labrun keeps the real names
+    assert stored.open_artifact("plots/cm.png").read() == b"\x89PNG folder"

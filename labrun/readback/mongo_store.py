@@ -234,7 +234,8 @@ class MongoStoreReader(RunStore):
 
 def _artifact_file(doc: dict[str, Any] | None, name: str) -> Any:
     """The GridFS id of the artifact ``name`` in a run document, or None."""
-    return next((e["file_id"] for e in (doc or {}).get("artifacts", []) if e.get("name") == name), None)
+    return next((e["file_id"] for e in (doc or {}).get("artifacts", []) if (e.get("path") or e.get("name")) == name),
+                None)
 
 
 def _plain(value: Any) -> Any:

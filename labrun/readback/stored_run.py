@@ -222,7 +222,8 @@ class StoredRun:
     @property
     def artifacts(self) -> list[str]:
         """The names of the run's artifacts."""
-        return [a["name"] if isinstance(a, dict) else a for a in self.summary.get("artifacts") or []]
+        # MongoDB lists an artifact with a folder under a flat name for Omniboard, its real name in "path"
+        return [a.get("path") or a["name"] if isinstance(a, dict) else a for a in self.summary.get("artifacts") or []]
 
     def artifact_path(self, name: str) -> str:
         """A local path of the artifact ``name`` (MongoDB's are downloaded once, to a temporary folder)."""

@@ -26,6 +26,12 @@ class MongoLocation(NamedTuple):
     system: str  # system/* metrics: out of ``metrics``, which Omniboard plots in full by default
 
 
+def omniboard_name(artifact: str) -> str:
+    """An artifact's name as Omniboard's routes take it: one path segment (``plots/cm.png`` ->
+    ``plots__cm.png``); the run document keeps the real name beside it, as ``path``."""
+    return artifact.replace("/", "__")
+
+
 def parse_mongo_url(url: str, db_name: str | None = None, collection: str = "runs",
                     collection_prefix: str = "") -> MongoLocation:
     """``mongodb[+srv]://[user:pw@]hosts/[db][?options]``: the database from the path (default ``sacred``).
