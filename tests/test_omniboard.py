@@ -152,7 +152,8 @@ def test_omniboard_downloads_and_previews_artifacts_with_folders(omniboard_entry
         run = get_json(f"{root}/api/v1/Runs/1?select=artifacts")
         by_name = {a["name"]: a for a in run["artifacts"]}
         assert set(by_name) == {"plots__cm.png", "flat.txt"}
-        for name, data, kind in (("plots__cm.png", b"\x89PNG folder", "image/png"), ("flat.txt", b"flat", "text/plain")):
+        expected = (("plots__cm.png", b"\x89PNG folder", "image/png"), ("flat.txt", b"flat", "text/plain"))
+        for name, data, kind in expected:
             file_id = by_name[name]["file_id"]
             for route in (f"files/download/{file_id}/{name}", f"files/preview/{file_id}/{name}"):
                 with urllib.request.urlopen(f"{root}/api/v1/{route}", timeout=10) as response:
