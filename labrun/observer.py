@@ -16,6 +16,9 @@ class RunObserver:
 
     #: Observers with higher priority are asked first for the run's id.
     priority: int = 0
+    #: False for a store that keeps runs under ids of its own and never names labrun's run (MLflow): the run
+    #: does not wait for it to start.
+    names_runs: bool = True
 
     @property
     def name(self) -> str:

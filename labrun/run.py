@@ -11,6 +11,7 @@ import datetime as _dt
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from array import array
@@ -111,6 +112,7 @@ class Run:
         self.resources: list[list[str]] = []
         self._metrics: dict[str, MetricBuffer] = {}
         self._recording: Any = None  # a labrun.recording.session.Recording while an observed run goes on
+        self._undo_sharing: list[Callable[[], None]] = []  # stores that shared the run with the user's code
         self.stores_behind: list[str] = []  # observers that had not confirmed the whole run when it returned
 
     @property
@@ -267,9 +269,16 @@ class Run:
             if self.observers:  # capturing starts here, so the log lines below are in the stored output
                 from labrun.recording.session import Recording
 
+                # Stores whose own API the script imported (MLflow) share their run with it. Decided before
+                # the delivery threads start, since they import the same packages.
+                sharing = [o for o in self.observers if getattr(o, "user_api", None) in sys.modules]
                 recording = Recording(self)
                 self._id = recording.start()
                 self._recording = recording
+                for observer in sharing:
+                    undo = observer.share_with_user_code()
+                    if undo is not None:
+                        self._undo_sharing.append(undo)
             self.run_logger.info("Running command '%s'", self.command)
             if self._id is None or not self.observers:
                 self.run_logger.info("Started")
@@ -308,6 +317,8 @@ class Run:
         finally:
             self._stop()
             restore_signal()
+            for undo in self._undo_sharing:
+                undo()
             for state in self.captured_functions:
                 state.unbind()
             if self._recording is not None:

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import shutil
 import tempfile
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from labrun.stores.artifact_names import check_artifact_name, safe_filename
 from labrun.config.values import flatten
@@ -38,6 +40,8 @@ MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param's value
 MAX_TAG_LENGTH = 8000
 METRICS_PER_BATCH = 1000  # MLflow's limits per log_batch call
 PARAMS_PER_BATCH = 100
+logger = logging.getLogger("labrun")
+SHARE_WAIT = 15  # seconds the run waits for MLflow to create its run when the script uses MLflow's API
 FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
@@ -75,6 +79,9 @@ class MlflowObserver(RunObserver):
     ``experiment_name`` defaults to the labrun experiment's name.
     """
 
+    names_runs = False
+    user_api = "mlflow"  # when the script imported it, the run is shared with the script's MLflow calls
+
     priority = 0  # MLflow numbers no runs: the id comes from a store that does, when there is one
 
     def __init__(self, tracking_uri: str, experiment_name: str | None = None):
@@ -84,6 +91,7 @@ class MlflowObserver(RunObserver):
         self.experiment_name = experiment_name
         self._client: Any = None
         self.run_uuid: str | None = None  # MLflow's run id
+        self._created = threading.Event()  # set once run_uuid is known (for share_with_user_code)
         self._output: Any = None  # the output so far, logged again as cout.txt when it grows
         # Set by resumed(): per metric, the (timestamp in ms, step) of the newest point MLflow holds.
         self.stored_until: dict[str, tuple[int, int]] = {}
@@ -116,6 +124,33 @@ class MlflowObserver(RunObserver):
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
+    def share_with_user_code(self) -> Callable[[], None] | None:
+        """Called when the script imported MLflow: make this run MLflow's active run in the main thread (and
+        in the environment, for subprocesses), so that ``mlflow.log_metric`` or ``mlflow.sklearn.log_model``
+        in the user's code lands in it instead of starting a second run. Waits (bounded) for MLflow to create
+        the run: the price of using MLflow's API in the run. Returns the undo, called when the run ends."""
+        if not self._created.wait(SHARE_WAIT):
+            logger.warning("MLflow did not create the run within %d s; MLflow calls in the run's code start a "
+                           "run of their own", SHARE_WAIT)
+            return None
+        import mlflow
+
+        saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID")}
+        os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_RUN_ID"] = self.tracking_uri, str(self.run_uuid)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.start_run(run_id=self.run_uuid)
+
+        def undo() -> None:
+            while mlflow.active_run() is not None:  # labrun sets the final status itself, after this
+                mlflow.end_run()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+        return undo
+
     # -- events ---------------------------------------------------------------------------------------------
     def started(self, record: RunRecord, _id: Any) -> Any:
         client = self.client
@@ -123,15 +158,17 @@ class MlflowObserver(RunObserver):
         found = self._find(experiment_id, record["uid"])
         if found is not None:  # an earlier attempt created it
             self.run_uuid = found.info.run_id
-            return _id if _id is not None else self.run_uuid
+            self._created.set()
+            return _id
         name = record["experiment"]["name"]
         run = client.create_run(experiment_id, start_time=_millis(record["start_time"]),
                                 tags=self._tags(record, _id), run_name=f"{name} #{_id}" if _id is not None else None)
         self.run_uuid = run.info.run_id
+        self._created.set()
         self._output = None
         self._log_params(record["config"])
         self._log_json("config.json", record["config"])
-        return _id if _id is not None else self.run_uuid
+        return _id  # MLflow's own run id never names labrun's run: the run does not wait for it
 
     def find_run(self, record: RunRecord) -> Any:
         found = self._find(self._experiment_id(record), record["uid"])
@@ -270,8 +307,8 @@ class MlflowObserver(RunObserver):
     def _log_params(self, config: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        params = [Param(key[:250], (v if isinstance(v, str) else json.dumps(v, default=repr))[:MAX_PARAM_LENGTH])
-                  for key, v in flatten(config).items()]
+        # MLflow's own convention (mlflow.log_params): str() of the value, so None is "None", True is "True"
+        params = [Param(key[:250], str(v)[:MAX_PARAM_LENGTH]) for key, v in flatten(config).items()]
         for start in range(0, len(params), PARAMS_PER_BATCH):
             self.client.log_batch(self.run_uuid, params=params[start:start + PARAMS_PER_BATCH])
 

@@ -356,3 +356,57 @@ def test_mlflow_password_is_printed_neither_by_runs_nor_by_sync(exp, tmp_path, m
     assert "S3cretPW" not in synced.stdout + synced.stderr
     _, runs = mlflow_run(mlflow_server.sqlite)
     assert [run.info.status for run in runs] == ["FINISHED", "FINISHED"]
+
+
+MLFLOW_USER = """
+import mlflow  # the script uses MLflow's own API too
+from labrun import Experiment
+
+ex = Experiment("shared")
+
+@ex.config
+def cfg():
+    lr = 0.1
+    note = None
+    flag = True
+
+@ex.automain
+def main(lr, _run):
+    _run.log_scalar("loss", lr)
+    mlflow.log_metric("user_metric", 7.0)  # lands in labrun's MLflow run, not a second one
+    mlflow.set_tag("user_tag", "yes")
+    return lr
+"""
+
+
+def test_user_code_calling_mlflow_lands_in_the_same_run_and_params_follow_mlflow(script, tmp_path):
+    exp = script(MLFLOW_USER)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = exp.run("-F", str(tmp_path / "runs"), "--mlflow", uri)
+    assert out.returncode == 0, out.stderr
+    client, runs = mlflow_run(uri, "shared")
+    assert len(runs) == 1  # one run: the user's MLflow calls did not start another
+    (run,) = runs
+    assert run.data.metrics["user_metric"] == 7.0 and run.data.metrics["loss"] == 0.1
+    assert run.data.tags["user_tag"] == "yes" and run.info.status == "FINISHED"
+    assert run.data.params["note"] == "None" and run.data.params["flag"] == "True"  # as mlflow.log_params writes
+    assert run.info.run_name == "shared #1" and run.data.tags["labrun.run_id"] == "1"
+
+
+def test_mlflow_alone_does_not_hold_up_the_run_and_synced_runs_look_like_live_ones(exp, tmp_path, mlflow_server):
+    out = exp.run("--mlflow", mlflow_server.url, "with", "n=5")
+    assert out.returncode == 0, out.stderr
+    assert "INFO - both - Started\n" in out.stderr  # no id to wait for: MLflow keeps its own
+    live = exp.run("-F", str(tmp_path / "runs"), "--mlflow", mlflow_server.url, "with", "n=5")
+    assert live.returncode == 0
+    mlflow_server.stop()
+    delayed = exp.run("-F", str(tmp_path / "runs"), "--mlflow", mlflow_server.url, "with", "n=5",
+                      env={"LABRUN_DELIVERY_TIMEOUT": "2"}, timeout=300)
+    assert delayed.returncode == 0
+    mlflow_server.start()
+    synced = subprocess.run([sys.executable, "-m", "labrun", "sync"], capture_output=True, text=True, timeout=300)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    _, runs = mlflow_run(mlflow_server.sqlite)
+    by_id = {run.data.tags.get("labrun.run_id"): run for run in runs}
+    assert by_id["1"].info.run_name == "both #1" and by_id["2"].info.run_name == "both #2"  # live, then synced
+    assert set(by_id["1"].data.tags) == set(by_id["2"].data.tags)

@@ -34,10 +34,13 @@ class RunId:
     and each store is told the others' ids.
     """
 
-    def __init__(self, value: Any, observers: int):
+    def __init__(self, value: Any, observers: int, naming: list[bool] | None = None):
         self.value = value
         self.known = threading.Event()
         self._turns = [threading.Event() for _ in range(observers)]  # set when observer i tried its start
+        # Observers that can give the run its id (a file store, MongoDB); the run waits for those only, never
+        # for a store that records under ids of its own (MLflow), so a slow server cannot hold up `main`.
+        self._naming = naming if naming is not None else [True] * observers
         if value is not None:
             self.known.set()
         self._lock = threading.Lock()
@@ -66,7 +69,7 @@ class RunId:
         """The id once known, or None when every observer tried without naming it."""
         deadline = time.monotonic() + ID_HANG_GUARD
         while not self.known.is_set() and time.monotonic() < deadline:
-            if all(turn.is_set() for turn in self._turns):
+            if all(turn.is_set() for turn, names in zip(self._turns, self._naming) if names):
                 break
             self.known.wait(0.01)
         return self.value

@@ -76,7 +76,8 @@ class Recording:
                            "deliver them", len(left), "s" if len(left) > 1 else "", "were" if len(left) > 1 else
                            "was", journal_root())
         self.journal = Journal(run.uid)
-        self.dispatcher = Dispatcher(run.observers, self.journal, RunId(run._id, len(run.observers)))
+        naming = [getattr(observer, "names_runs", True) for observer in run.observers]
+        self.dispatcher = Dispatcher(run.observers, self.journal, RunId(run._id, len(run.observers), naming))
         # The observers, by URL, so that `labrun sync` can finish delivering a run that was killed.
         self.journal.append([events.started(run.start_record(), self.dispatcher.observers_by_url())])
         self.dispatcher.start()

@@ -120,7 +120,10 @@ def _sync_locked(folder: str, urls: Sequence[str], say: Callable[[str], None]) -
             continue
         where = f"{entry['observer']} ({entry['url']})"
         try:
-            _replay(entry, started["record"], events_path, size, urls, uid)
+            # The id the other stores gave the run: a store started now records it under the same one (MLflow's
+            # run name and labrun.run_id tag are then what a live delivery would have given).
+            known = next((o["id"] for o in observers if o.get("id") is not None), None)
+            _replay(entry, started["record"], events_path, size, urls, uid, known)
             say(f"run {uid}: delivered to {where} as run {entry['id']}")
         except LabrunError as exc:  # our own messages hold no secret
             reasons.append(f"{where}: {exc}")
@@ -154,7 +157,7 @@ def _killed_run_observers(started: dict[str, Any]) -> list[dict[str, Any]] | Non
 
 
 def _replay(entry: dict[str, Any], record: dict[str, Any], events_path: str, size: int,
-            urls: Sequence[str], uid: str) -> None:
+            urls: Sequence[str], uid: str, known_id: Any = None) -> None:
     """Deliver the journal from the observer's offset, keeping its progress in ``entry`` (also on a failure).
 
     An observer that confirmed the start is resumed under its id. One that confirmed nothing may still hold
@@ -168,7 +171,8 @@ def _replay(entry: dict[str, Any], record: dict[str, Any], events_path: str, siz
 
     def start(started_record: dict[str, Any]) -> Any:
         if resume_id is None:
-            entry["id"] = observer.started(started_record, entry["id"])
+            given = entry["id"] if entry["id"] is not None else known_id
+            entry["id"] = observer.started(started_record, given)
         return entry["id"]
 
     tally, line, began = Tally(), ProgressLine(), time.monotonic()
