@@ -116,7 +116,9 @@ def test_completed_run_has_the_schema_omniboard_reads(exp, mongo_url):
     assert len(by_name["loss"]["timestamps"]) == 50 and by_name["val.acc"]["steps"] == [3]
     refs = {ref["name"]: ref["id"] for ref in run["info"]["metrics"]}
     assert refs["loss"] == str(by_name["loss"]["_id"]) and refs["val.acc"] == str(by_name["val.acc"]["_id"])
-    assert any(name.startswith("system/") for name in refs)
+    # system metrics: their own collection, out of what Omniboard lists and plots (docs/observers/mongodb.md)
+    assert not any(name.startswith("system/") for name in refs)
+    assert db.system_metrics.find_one({"run_id": 1, "name": "system/cpu_percent"}) is not None
     # artifacts in GridFS
     (artifact,) = run["artifacts"]
     assert artifact["name"] == "weights.bin"

@@ -4,6 +4,7 @@ Needs Node and npm; run it with ``python -m pytest -q -m omniboard tests`` (READ
 out). Omniboard is installed once into $LABRUN_OMNIBOARD_DIR (default ~/.cache/labrun-tests/omniboard-2.16.1).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -53,6 +54,18 @@ def omniboard_entry():
     return entry
 
 
+@contextlib.contextmanager
+def omniboard_server(entry, mongo_url, tmp_path):
+    """Omniboard on a free loopback port (the shim keeps it off other interfaces); (process, its root URL)."""
+    port = free_port()
+    shim = Path(__file__).with_name("loopback_only.js")
+    root = f"http://127.0.0.1:{port}/sacred"
+    args = ["node", "--require", str(shim), str(entry), "--mu", mongo_url]
+    with server_process(args, f"{root}/api/v1/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
+                        log_path=str(tmp_path / "omniboard.log")) as process:
+        yield process, root
+
+
 def get_json(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
@@ -62,12 +75,8 @@ def test_omniboard_lists_runs_with_config_status_and_metrics(omniboard_entry, sc
     exp = script(SCRIPT)
     assert exp.run("-m", mongo_url, "with", "lr=0.5").returncode == 0
     assert exp.run("-m", mongo_url, "with", "fail=True").returncode == 1
-    port = free_port()
-    shim = Path(__file__).with_name("loopback_only.js")
-    base = f"http://127.0.0.1:{port}/sacred/api/v1"
-    args = ["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url]
-    with server_process(args, f"{base}/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
-                        log_path=str(tmp_path / "omniboard.log")) as omniboard:
+    with omniboard_server(omniboard_entry, mongo_url, tmp_path) as (omniboard, root):
+        base = f"{root}/api/v1"
         runs = get_json(f"{base}/Runs?select=config,status,experiment,heartbeat,start_time")
         listening = [c.laddr for c in psutil.Process(omniboard.pid).net_connections("tcp") if c.status == "LISTEN"]
         assert listening and all(address.ip == "127.0.0.1" for address in listening)
@@ -107,12 +116,8 @@ def test_omniboard_shows_the_whole_curve_of_a_million_point_metric(omniboard_ent
         {"name": "loss_min", "metric_name": "loss", "extrema": "min"},
         {"name": "loss_last", "metric_name": "loss", "extrema": "last"}])
     client.close()
-    port = free_port()
-    shim = Path(__file__).with_name("loopback_only.js")
-    base = f"http://127.0.0.1:{port}/sacred/api/v1"
-    args = ["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url]
-    with server_process(args, f"{base}/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
-                        log_path=str(tmp_path / "omniboard.log")):
+    with omniboard_server(omniboard_entry, mongo_url, tmp_path) as (_, root):
+        base = f"{root}/api/v1"
         metrics = get_json(f"{base}/Metrics?query=" + urllib.request.quote('{"run_id":"1"}'), timeout=60)
         (loss,) = [m for m in metrics if m["name"] == "loss"]
         assert loss["steps"][0] == 0 and loss["steps"][-1] == 999_999 and len(loss["steps"]) <= 16_384
@@ -143,12 +148,7 @@ def test_omniboard_downloads_and_previews_artifacts_with_folders(omniboard_entry
         ex.run_commandline()
     """)
     assert exp.run("-m", mongo_url).returncode == 0
-    port = free_port()
-    shim = Path(__file__).with_name("loopback_only.js")
-    root = f"http://127.0.0.1:{port}/sacred"
-    args = ["node", "--require", str(shim), str(omniboard_entry), "--mu", mongo_url]
-    with server_process(args, f"{root}/api/v1/Runs", timeout=60, env={**os.environ, "PORT": str(port)},
-                        log_path=str(tmp_path / "omniboard.log")):
+    with omniboard_server(omniboard_entry, mongo_url, tmp_path) as (_, root):
         run = get_json(f"{root}/api/v1/Runs/1?select=artifacts")
         by_name = {a["name"]: a for a in run["artifacts"]}
         assert set(by_name) == {"plots__cm.png", "flat.txt"}

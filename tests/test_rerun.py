@@ -93,11 +93,17 @@ def test_rerun_runs_the_recorded_code_after_the_working_tree_changed(tmp_path):
     assert run_json(repo / "runs", 3)["result"] == 4999.0
 
 
-def test_rerun_without_git_uses_the_stored_sources(tmp_path):
+def plain_folder(tmp_path):
+    """The experiment and its helper module in a folder outside any git repository."""
     folder = tmp_path / "plain"
     folder.mkdir()
     (folder / "exp.py").write_text(EXPERIMENT)
     (folder / "helper.py").write_text("def combine(x, scale):\n    return x * scale\n")
+    return folder
+
+
+def test_rerun_without_git_uses_the_stored_sources(tmp_path):
+    folder = plain_folder(tmp_path)
     original = record_run(folder)
     (folder / "exp.py").write_text(EXPERIMENT.replace("OFFSET = 1", "OFFSET = 7"))
     out = labrun("rerun", str(folder / "runs"), "1", "--check", cwd=tmp_path)
@@ -172,10 +178,7 @@ def test_reproducible_example_reruns_with_check(tmp_path):
 
 
 def test_rerun_refuses_code_changed_in_the_store_after_the_run(tmp_path):
-    folder = tmp_path / "plain"
-    folder.mkdir()
-    (folder / "exp.py").write_text(EXPERIMENT)
-    (folder / "helper.py").write_text("def combine(x, scale):\n    return x * scale\n")
+    folder = plain_folder(tmp_path)
     record = record_run(folder)
     stored = folder / "runs" / dict(record["experiment"]["sources"])["helper.py"]
     stored.write_text("import os\ndef combine(x, scale):\n    os.system('echo pwned')\n    return 0\n")
