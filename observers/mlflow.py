@@ -26,6 +26,7 @@ import tempfile
 import threading
 from typing import Any, Callable
 
+from labrun.stores.mlflow_format import tracking_uri
 from labrun.stores.artifact_names import check_artifact_name, safe_filename
 from labrun.config.values import flatten
 from labrun.recording.metric_codec import first_unseen
@@ -43,22 +44,6 @@ PARAMS_PER_BATCH = 100
 logger = logging.getLogger("labrun")
 SHARE_WAIT = 15  # seconds the run waits for MLflow to create its run when the script uses MLflow's API
 FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-
-
-def tracking_uri(url: str) -> str:
-    """The MLflow tracking URI an ``mlflow+...`` observer URL names."""
-    scheme, _, rest = url.partition("://")
-    kind = scheme.removeprefix("mlflow+")
-    # mlflow+file:///abs and mlflow+file:////abs both name /abs; a path without a leading / is relative.
-    path = "/" + rest.lstrip("/") if rest.startswith("/") else os.path.abspath(rest)
-    if kind == "file":
-        return f"file://{path}"
-    if kind == "sqlite":
-        return f"sqlite:///{path}"
-    if kind in ("http", "https"):
-        return f"{kind}://{rest}"
-    raise ValueError(f"MLflow observer URLs are mlflow+file:///abs/mlruns, mlflow+sqlite:///abs/mlflow.db or "
-                     f"mlflow+http://host:port, got '{redact_url(url)}'")
 
 
 def _check_target(uri: str) -> None:
@@ -92,6 +77,7 @@ class MlflowObserver(RunObserver):
         self._client: Any = None
         self.run_uuid: str | None = None  # MLflow's run id
         self._created = threading.Event()  # set once run_uuid is known (for share_with_user_code)
+        self._record: dict[str, Any] | None = None  # the run.json artifact, kept up to date with the sources
         self._output: Any = None  # the output so far, logged again as cout.txt when it grows
         # Set by resumed(): per metric, the (timestamp in ms, step) of the newest point MLflow holds.
         self.stored_until: dict[str, tuple[int, int]] = {}
@@ -168,6 +154,8 @@ class MlflowObserver(RunObserver):
         self._output = None
         self._log_params(record["config"])
         self._log_json("config.json", record["config"])
+        self._record = {**record, "experiment": {**record["experiment"], "sources": []}, "labrun": {"sources_md5": {}}}
+        self._log_json("run.json", self._record)  # the whole record: what `labrun rerun` reads back
         return _id  # MLflow's own run id never names labrun's run: the run does not wait for it
 
     def find_run(self, record: RunRecord) -> Any:
@@ -228,6 +216,10 @@ class MlflowObserver(RunObserver):
     def sources(self, sources: list[dict[str, str]]) -> None:
         for source in sources:
             self._log_file(source["stored"], f"source/{source['path']}")
+        if self._record is not None:  # run.json lists them with their md5, which `labrun rerun` checks
+            self._record["experiment"]["sources"] += [[s["path"], f"source/{s['path']}"] for s in sources]
+            self._record["labrun"]["sources_md5"].update({s["path"]: s["md5"] for s in sources})
+            self._log_json("run.json", self._record)
 
     def resource(self, path: str, md5: str, stored_path: str) -> None:
         self._log_file(stored_path, f"resources/{md5}-{os.path.basename(path)}")

@@ -200,3 +200,21 @@ def test_rerun_refuses_code_changed_in_the_store_after_the_run(tmp_path):
         assert "was changed in the store after the run" in out.stderr and "refusing to run it" in out.stderr
     help_text = labrun("--help", cwd=tmp_path).stdout
     assert "EXECUTES CODE TAKEN FROM THE STORE" in help_text and "--dry-run shows what" in help_text
+
+
+def test_rerun_from_an_mlflow_store(tmp_path):
+    folder = plain_folder(tmp_path)
+    store = f"mlflow+sqlite:///{tmp_path / 'mlflow.db'}"
+    out = subprocess.run([sys.executable, "exp.py", "-o", store], cwd=folder, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store.removeprefix("mlflow+"))
+    (original,) = client.search_runs([client.get_experiment_by_name("det").experiment_id])
+    (folder / "exp.py").write_text(EXPERIMENT.replace("OFFSET = 1", "OFFSET = 5"))  # the tree moves on
+    rerun = labrun("rerun", store, original.info.run_id, "--check", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "the source files stored with the run" in rerun.stdout and "check passed" in rerun.stdout
+    runs = client.search_runs([client.get_experiment_by_name("det").experiment_id])
+    assert len(runs) == 2 and len({run.data.metrics["value"] for run in runs}) == 1

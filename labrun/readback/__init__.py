@@ -29,9 +29,17 @@ def open_store(url: str) -> RunStore:
             raise StoreReadError(f"reading '{redact_url(url)}' needs the package '{exc.name}': "
                                  f"pip install 'labrun[mongo]'") from None
         return MongoStoreReader(url)
+    if url.startswith("mlflow+"):
+        try:
+            from labrun.readback.mlflow_store import MlflowStoreReader
+        except ModuleNotFoundError as exc:
+            raise StoreReadError(f"reading '{redact_url(url)}' needs the package '{exc.name}': "
+                                 f"pip install 'labrun[mlflow]'") from None
+        return MlflowStoreReader(url)
     if "://" in url and not url.startswith("file://"):
         raise StoreReadError(f"cannot read the store '{redact_url(url)}': labrun reads back file stores (a "
-                             f"folder or file://DIR) and MongoDB (mongodb://...)")
+                             f"folder or file://DIR), MongoDB (mongodb://...) and MLflow (mlflow+sqlite:///..., "
+                             f"mlflow+file:///..., mlflow+http://...)")
     from labrun.readback.file_store import FileStoreReader
 
     return FileStoreReader(url.removeprefix("file://"))
