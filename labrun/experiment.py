@@ -264,6 +264,8 @@ class Experiment(Ingredient):
             info=info,
             observers=observers,
             observed=observed,
+            # An ingredient's command (data.describe) is a utility: no "No observers" warning (Sacred warns)
+            warn_unobserved=any(c is command for c in self.commands.values()),
             root=self,
             ingredients=sources,
             root_logger=root_logger,

@@ -77,6 +77,7 @@ class Run:
         pre_run_hooks: Sequence[Callable[[], Any]] = (),
         post_run_hooks: Sequence[Callable[[], Any]] = (),
         observed: bool = True,
+        warn_unobserved: bool = True,
     ):
         self._id: Any = int(options.id) if options.id is not None and str(options.id).isdigit() else options.id
         # 128 random bits: unique across stores and machines (`labrun rerun` names it, once, to find the run)
@@ -95,6 +96,7 @@ class Run:
         self.environment: dict[str, Any] = {}
         self._sources: list[dict[str, str]] = []  # found at the start: {"path", "abspath", "md5"}
         self.observed = observed
+        self.warn_unobserved = warn_unobserved  # False for an ingredient's command (a utility, data.describe)
         self._root = root
         self.ingredients = list(ingredients)
         self.root_logger = root_logger or logging.getLogger()
@@ -247,7 +249,7 @@ class Run:
         """Run the command once and record it, whatever its ending; log its life as Sacred does."""
         if self.status is not None:
             raise RuntimeError("this run has already been started; call ex.run() again for a new run")
-        if self.observed and not self.observers:
+        if self.observed and not self.observers and self.warn_unobserved:
             self.run_logger.warning("No observers have been added to this run")  # Sacred's line, then how
             _tell_how_to_observe()
         self._gather_provenance()  # before the run starts: -e refuses a dirty tree here

@@ -106,3 +106,23 @@ def test_rerun_and_show_name_what_exists(project):
     out = subprocess.run([sys.executable, "-m", "labrun", "rerun", "runz/1"], cwd=project, capture_output=True,
                          text=True, timeout=HANG_GUARD)
     assert out.returncode == 2 and "(did you mean 'runs'?)" in out.stderr
+
+
+def test_an_ingredient_command_does_not_warn_about_observers(tmp_path):
+    folder = tmp_path / "ing"
+    folder.mkdir()
+    (folder / "exp.py").write_text(
+        "from labrun import Experiment, Ingredient\n"
+        "data = Ingredient('data')\n"
+        "@data.config\n"
+        "def cfg():\n    path = 'x.csv'\n"
+        "@data.command\n"
+        "def describe(path):\n    print('rows of', path)\n"
+        "ex = Experiment('ing', ingredients=[data])\n"
+        "@ex.automain\n"
+        "def main():\n    return 1\n")
+    out = run_script(folder, "data.describe")
+    assert out.returncode == 0 and "rows of x.csv" in out.stdout
+    assert "No observers" not in out.stderr and "add an observer" not in out.stderr
+    main = run_script(folder)
+    assert "No observers have been added to this run" in main.stderr  # the experiment's own commands still do

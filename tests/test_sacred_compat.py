@@ -57,6 +57,10 @@ def run_both(tmp_path: Path, script: str, argv: list[str]) -> dict[str, subproce
     return out
 
 
+# Sacred's lines labrun leaves out on purpose (docs/sacred.md, deliberate differences)
+NOT_PRINTED = {("ingredients.py", "data.describe"): ["WARNING - with_data - No observers have been added to this run"]}
+
+
 def log_lines(stderr: str) -> list[str]:
     """Log lines with durations made equal (they depend on the machine's speed)."""
     return [re.sub(r"after \d+:\d\d:\d\d", "after H:MM:SS", line) for line in stderr.splitlines()]
@@ -76,7 +80,10 @@ def test_sacred_example_behaves_the_same(tmp_path, script, argv):
     if script == "output_filter.py":  # it prints the stored output, which holds labrun's "Stored in" log line
         sacred.stdout, labrun.stdout = (out.stdout.split("stored:")[0] for out in (sacred, labrun))
     assert labrun.stdout == sacred.stdout
-    assert is_subsequence(log_lines(sacred.stderr), log_lines(labrun.stderr)), (sacred.stderr, labrun.stderr)
+    left_out = NOT_PRINTED.get((script, argv[0] if argv else ""), [])
+    wanted = [line for line in log_lines(sacred.stderr) if line not in left_out]
+    assert is_subsequence(wanted, log_lines(labrun.stderr)), (sacred.stderr, labrun.stderr)
+    assert not set(left_out) & set(log_lines(labrun.stderr))
     stores = [p.relative_to(tmp_path / "sacred") for p in (tmp_path / "sacred").glob("*/1/run.json")]
     for run_json in stores:
         compare_stored_runs(tmp_path / "sacred" / run_json.parent, tmp_path / "labrun" / run_json.parent,
