@@ -218,3 +218,5 @@ def test_rerun_from_an_mlflow_store(tmp_path):
     assert "the source files stored with the run" in rerun.stdout and "check passed" in rerun.stdout
     runs = client.search_runs([client.get_experiment_by_name("det").experiment_id])
     assert len(runs) == 2 and len({run.data.metrics["value"] for run in runs}) == 1
+    shown = labrun("show", store, original.info.run_id, cwd=tmp_path)
+    assert f"Run it again: labrun rerun {store} {original.info.run_id}" in shown.stdout, shown.stdout

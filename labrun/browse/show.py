@@ -138,8 +138,8 @@ def _update_token(key: str, value: Any) -> str:
 
 
 def rerun_command(run: Any) -> str:
-    """The ``labrun rerun`` line for this run; a MongoDB URL is shown without its password."""
-    if run.store_url.startswith(("mongodb://", "mongodb+srv://")):
+    """The ``labrun rerun`` line for this run; a store URL is shown without its password."""
+    if "://" in run.store_url and not run.store_url.startswith("file://"):  # MongoDB, MLflow: STORE RUN_ID
         return f"labrun rerun {shlex.quote(run.store)} {run.id}"
     return f"labrun rerun {shlex.quote(display_path(os.path.join(run.store, str(run.id))))}"
 

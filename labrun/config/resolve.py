@@ -189,7 +189,7 @@ def ingredient_views(source: ConfigSource, config: dict) -> dict[str, Any]:
 def ingredient_fixture(source: ConfigSource, config: dict) -> dict[str, Any]:
     """The read-only config that ``source``'s captured functions see: its own entries, with its ingredients'
     config beside them (``ingredient_views``)."""
-    from labrun.config.view import ReadOnlyDict
+    from labrun.config.view import ReadOnlyDict, freeze
 
     own = _get(config, source.config_path)
     if not isinstance(own, dict):
@@ -197,8 +197,6 @@ def ingredient_fixture(source: ConfigSource, config: dict) -> dict[str, Any]:
     views = ingredient_views(source, config)
     if not views:
         return own
-    from labrun.config.view import freeze
-
     return ReadOnlyDict({**freeze(views), **own})
 
 

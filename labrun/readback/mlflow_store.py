@@ -84,21 +84,19 @@ class MlflowStoreReader(RunStore):
         return [StoredRun(self, run.info.run_id, self._record_of(run)) for run in found]
 
     def info(self, run_id: Any, record: dict[str, Any]) -> dict[str, Any]:
-        return self._optional_json(str(run_id), "info.json")
+        text = self._optional_text(str(run_id), "info.json")
+        return json.loads(text) if text else {}
 
     def output(self, run_id: Any) -> str:
-        try:
-            with open(self._download(str(run_id), "cout.txt"), encoding="utf-8") as f:
-                return f.read()
-        except Exception:  # no output was logged
-            return ""
+        return self._optional_text(str(run_id), "cout.txt")
 
-    def _optional_json(self, run_id: str, artifact: str) -> dict[str, Any]:
+    def _optional_text(self, run_id: str, artifact: str) -> str:
+        """An artifact's text, or "" when it was not logged (a run with no info, no output)."""
         try:
             with open(self._download(run_id, artifact), encoding="utf-8") as f:
-                return json.load(f)
-        except Exception:  # not logged (a run with no info)
-            return {}
+                return f.read()
+        except Exception:  # MLflow's error for a missing artifact
+            return ""
 
     def config(self, run_id: Any) -> dict[str, Any]:
         with open(self._download(str(run_id), "config.json"), encoding="utf-8") as f:
