@@ -42,7 +42,9 @@ MAX_TAG_LENGTH = 8000
 METRICS_PER_BATCH = 1000  # MLflow's limits per log_batch call
 PARAMS_PER_BATCH = 100
 logger = logging.getLogger("labrun")
-SHARE_WAIT = 15  # seconds the run waits for MLflow to create its run when the script uses MLflow's API
+# A hang guard, not a budget: the run waits until MLflow created its run, or failed to (an unreachable
+# server answers within FAIL_FAST's timeout), when the script uses MLflow's API.
+SHARE_WAIT = 300
 FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
@@ -76,7 +78,7 @@ class MlflowObserver(RunObserver):
         self.experiment_name = experiment_name
         self._client: Any = None
         self.run_uuid: str | None = None  # MLflow's run id
-        self._created = threading.Event()  # set once run_uuid is known (for share_with_user_code)
+        self._created = threading.Event()  # set once the start was tried (for share_with_user_code)
         self._record: dict[str, Any] | None = None  # the run.json artifact, kept up to date with the sources
         self._output: Any = None  # the output so far, logged again as cout.txt when it grows
         # Set by resumed(): per metric, the (timestamp in ms, step) of the newest point MLflow holds.
@@ -115,9 +117,9 @@ class MlflowObserver(RunObserver):
         in the environment, for subprocesses), so that ``mlflow.log_metric`` or ``mlflow.sklearn.log_model``
         in the user's code lands in it instead of starting a second run. Waits (bounded) for MLflow to create
         the run: the price of using MLflow's API in the run. Returns the undo, called when the run ends."""
-        if not self._created.wait(SHARE_WAIT):
-            logger.warning("MLflow did not create the run within %d s; MLflow calls in the run's code start a "
-                           "run of their own", SHARE_WAIT)
+        if not self._created.wait(SHARE_WAIT) or self.run_uuid is None:
+            logger.warning("MLflow has not created the run (the server does not answer); MLflow calls in the "
+                           "run's code start a run of their own, and labrun delivers its run later")
             return None
         import mlflow
 
@@ -139,18 +141,22 @@ class MlflowObserver(RunObserver):
 
     # -- events ---------------------------------------------------------------------------------------------
     def started(self, record: RunRecord, _id: Any) -> Any:
+        try:
+            return self._start(record, _id)
+        finally:
+            self._created.set()  # created, or failed: share_with_user_code waits no longer
+
+    def _start(self, record: RunRecord, _id: Any) -> Any:
         client = self.client
         experiment_id = self._experiment_id(record)
         found = self._find(experiment_id, record["uid"])
         if found is not None:  # an earlier attempt created it
             self.run_uuid = found.info.run_id
-            self._created.set()
             return _id
         name = record["experiment"]["name"]
         run = client.create_run(experiment_id, start_time=_millis(record["start_time"]),
                                 tags=self._tags(record, _id), run_name=f"{name} #{_id}" if _id is not None else None)
         self.run_uuid = run.info.run_id
-        self._created.set()
         self._output = None
         self._log_params(record["config"])
         self._log_json("config.json", record["config"])
