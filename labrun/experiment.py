@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import os
+import signal
 import sys
 import types
 from typing import Any, Callable, Sequence, Union, overload
@@ -16,7 +17,7 @@ from labrun.config.patch import Merge, Replace, format_path, to_nested
 from labrun.config.resolve import resolve
 from labrun.config.scope import ConfigDict, ConfigLayer, ConfigScope
 from labrun.config.updates import updates_from_dict
-from labrun._util.env_vars import RERUN_OF_ENV, SWEEP_ENV
+from labrun._util.env_vars import LAUNCHER_ENV, RERUN_OF_ENV, SWEEP_ENV
 from labrun.errors import CommandLineError, ConfigError, LabrunError, SignatureError
 from labrun.ingredient import F, Command, Ingredient
 from labrun.cli.options import Options
@@ -146,16 +147,16 @@ class Experiment(Ingredient):
         except KeyboardInterrupt as exc:
             from labrun.run import RunTerminated
 
-            terminated = isinstance(exc, RunTerminated)
+            signum = exc.signum if isinstance(exc, RunTerminated) else signal.SIGINT
             if not run.observers:
                 where = "no observer recorded it"
             elif run.stores_behind:  # said above: which stores are behind, and what delivers the rest
                 where = f"not every store has that yet ({', '.join(run.stores_behind)})"
             else:
                 where = "every store recorded it"
-            print(f"Interrupted ({'SIGTERM' if terminated else 'SIGINT'}); the run ended as INTERRUPTED and "
-                  f"{where}", file=sys.stderr)
-            sys.exit(143 if terminated else 130)
+            print(f"Interrupted ({signal.Signals(signum).name}); the run ended as INTERRUPTED and {where}",
+                  file=sys.stderr)
+            sys.exit(128 + signum)
         except Exception as exc:
             from labrun._util.tracebacks import format_user_traceback
 
@@ -252,6 +253,8 @@ class Experiment(Ingredient):
             meta["rerun_of"] = json.loads(os.environ[RERUN_OF_ENV])
         if os.environ.get(SWEEP_ENV) and not command.builtin:  # set by a sweep for each run it starts
             meta["sweep"] = json.loads(os.environ.pop(SWEEP_ENV))
+            if os.environ.get(LAUNCHER_ENV):  # set by a cluster launcher's worker: engine, job, node
+                meta["launcher"] = json.loads(os.environ.pop(LAUNCHER_ENV))
         run = Run(
             experiment_info=self.experiment_info(options.name),
             provenance=functools.partial(self.provenance, options.enforce_clean),

@@ -37,9 +37,12 @@ __all__ = ["Run", "TimeoutInterrupt", "RunTerminated", "MetricBuffer"]
 
 
 class RunTerminated(KeyboardInterrupt):
-    """SIGTERM arrived: the run is recorded as INTERRUPTED and the process exits with 143."""
+    """SIGTERM arrived (or SIGUSR1/SIGUSR2, which clusters send before a time limit): the run is recorded as
+    INTERRUPTED and the process exits with 128 + the signal's number (143 for SIGTERM)."""
 
-
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class MetricBuffer:
@@ -400,20 +403,31 @@ class Run:
 
 
 def _handle_sigterm() -> Callable[[], None]:
-    """While the run lasts, SIGTERM raises RunTerminated in the main thread so the run is recorded. Not in a
-    Jupyter kernel: its process belongs to the kernel manager, which stops it as it sees fit."""
+    """While the run lasts, SIGTERM raises RunTerminated in the main thread so the run is recorded; so do
+    SIGUSR1 and SIGUSR2 while nothing else handles them (Slurm and submitit send them before a time limit or
+    a preemption, and their default action kills the process unrecorded). Not in a Jupyter kernel: its
+    process belongs to the kernel manager, which stops it as it sees fit."""
     from labrun.provenance.notebook import kernel_shell
 
     if threading.current_thread() is not threading.main_thread() or kernel_shell() is not None:
         return lambda: None
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        raise RunTerminated("SIGTERM")
+    received: list[int] = []
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    def on_signal(signum: int, frame: Any) -> None:
+        if not received:  # once: a repeated SIGTERM (a dying worker sends several) must not cut the recording short
+            received.append(signum)
+            raise RunTerminated(signum)
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_signal)}
+    for signum in (signal.SIGUSR1, signal.SIGUSR2):
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, on_signal)
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            # terminated: the process is ending once the record is complete, so later copies are ignored
+            signal.signal(signum, signal.SIG_IGN if received else handler)
 
     return restore
 

@@ -14,4 +14,6 @@ SECRET_FILES_ENV = "LABRUN_SECRET_FILES"  # comma-separated globs of more file n
 RERUN_OF_ENV = "LABRUN_RERUN_OF"  # JSON {"store": ..., "run_id": ..., "uid": ...} of the run `labrun rerun` re-creates
 RUN_UID_ENV = "LABRUN_RUN_UID"  # the uid the next run takes (`rerun --check`, sweeps find the run by it)
 SWEEP_ENV = "LABRUN_SWEEP"  # JSON of the run's `meta.sweep`, set by a sweep for each run it starts
+LAUNCHER_ENV = "LABRUN_LAUNCHER"  # JSON of the run's `meta.launcher` (engine, job and node), set on a cluster's worker
+CODE_SNAPSHOT_ENV = "LABRUN_CODE_SNAPSHOT"  # the code snapshot's description file a launched run's code comes from
 SYNC_URLS_ENV = "LABRUN_SYNC_URLS"  # observer URLs with credentials for a background sync, kept out of `ps`

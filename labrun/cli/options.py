@@ -47,13 +47,15 @@ OPTION_SPECS = (
     OptionSpec(None, "--rerun-all", None, "Sweeps: run every run again, also those already completed."),
     OptionSpec(None, "--tensorboard", "LOGDIR", "Record the run as a TensorBoard run in LOGDIR."),
     OptionSpec("-u", "--unobserved", None, "Run without any observer."),
+    OptionSpec(None, "--wait", None,
+               "Sweeps: with a launcher that queues the runs (slurm), wait for them and show the table."),
 )
 SPEC_BY_LONG = {spec.long: spec for spec in OPTION_SPECS}
 # Sacred's keys in meta.options where they differ from the flag (it spells these with '_')
 SACRED_OPTION_KEYS = {"--enforce-clean": "--enforce_clean", "--file-storage": "--file_storage",
                       "--mongo-db": "--mongo_db"}
 SPEC_BY_SHORT = {spec.short: spec for spec in OPTION_SPECS if spec.short}
-SWEEP_ONLY = ("--multirun", "--jobs", "--launcher", "--rerun-all", "--fail-fast")  # not passed on to the runs
+SWEEP_ONLY = ("--multirun", "--jobs", "--launcher", "--rerun-all", "--fail-fast", "--wait")  # not passed on to the runs
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Options:
     rerun_all: bool = False
     tensorboard: str | None = None
     unobserved: bool = False
+    wait: bool = False
 
     @classmethod
     def from_mapping(cls, options: dict[str, Any] | None) -> "Options":

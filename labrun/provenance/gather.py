@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any, Callable, Iterable
 
+from labrun._util.env_vars import CODE_SNAPSHOT_ENV
 from labrun.provenance import environment, git, host, sources
 
 logger = logging.getLogger("labrun")
@@ -47,6 +48,11 @@ def gather_provenance(base_dir: str, mainfile: str | None, extra_sources: Iterab
 
     def code() -> dict[str, Any]:
         entries = sources.source_entries(paths, base_dir)
+        snapshot = os.environ.get(CODE_SNAPSHOT_ENV)
+        if snapshot:  # a launched run: its code is a copy with no .git; the state was read when it was copied
+            from labrun.provenance.code_snapshot import recorded_repositories
+
+            return {"sources": entries, "repositories": recorded_repositories(snapshot) if save_git else []}
         roots = git.repositories_of(paths or [base_dir]) if save_git else []
         return {"sources": entries, "repositories": [git.repository_state(root) for root in roots]}
 

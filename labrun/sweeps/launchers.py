@@ -24,7 +24,9 @@ from labrun.errors import CommandLineError
 from labrun._util.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "labrun.launchers"
-BUILTIN_LAUNCHERS = {"local": "labrun.sweeps.launchers:LocalLauncher"}
+BUILTIN_LAUNCHERS = {"local": "labrun.sweeps.launchers:LocalLauncher",
+                     "ray": "labrun.sweeps.ray_launcher:RayLauncher",
+                     "slurm": "labrun.sweeps.slurm_launcher:SlurmLauncher"}
 TICK_SECONDS = 1.0  # the progress line's elapsed time and ETA are refreshed at least this often
 
 
@@ -39,8 +41,19 @@ class Task:
     log: str = os.devnull
 
 
-#: on_event(kind, index, exit_code): kind is "started" or "ended" (exit_code set), or "tick" (index -1)
-#: at least every second while runs go on, so a caller can refresh its progress line.
+@dataclass
+class SweepSetup:
+    """What a launcher learns before any run starts (see :meth:`Launcher.prepare`)."""
+
+    sweep_id: str
+    code_dir: str  # the experiment's folder: what a remote launcher copies so queued runs keep their code
+    store_urls: list[str]  # where the runs record themselves: a remote launcher checks workers reach them
+    folder: str  # the sweep's own folder on this machine (each run's output, a launcher's files)
+
+
+#: on_event(kind, index, exit_code): kind is "started" or "ended" (exit_code set; None when the engine lost
+#: the run's process and cannot tell), or "tick" (index -1) at least every second while runs go on, so a
+#: caller can refresh its progress line.
 EventSink = Callable[[str, int, "int | None"], None]
 
 
@@ -49,10 +62,12 @@ class Launcher(ABC):
 
     #: True when runs may start on other machines: their observers must then be reachable from there.
     remote = False
+    #: True when the launcher can hand the runs to a queue and return (``--wait`` makes it stay).
+    detaches = False
     #: The options ``--launcher NAME:KEY=VALUE`` accepts, with a line of help each.
     accepted_options: dict[str, str] = {}
 
-    def __init__(self, options: dict[str, str], jobs: int):
+    def __init__(self, options: dict[str, str], jobs: int, wait: bool = True):
         unknown = sorted(set(options) - set(self.accepted_options))
         if unknown:
             known = ", ".join(self.accepted_options) or "none"
@@ -60,15 +75,22 @@ class Launcher(ABC):
                                    f"{did_you_mean(unknown[0], self.accepted_options)}; its options: {known}")
         self.options = options
         self.jobs = jobs
+        self.wait = wait or not self.detaches
 
     @property
     def name(self) -> str:
         return type(self).__name__
 
+    def prepare(self, setup: SweepSetup) -> None:
+        """Check and set up what the runs need before any starts (connect, copy the code); raise
+        :class:`~labrun.errors.CommandLineError` for what can never work, such as a store the workers cannot
+        reach. Nothing to do for a launcher on this machine."""
+
     @abstractmethod
-    def run(self, tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
+    def run(self, tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> str | None:
         """Run every task; return when all ended. Once ``stop`` is set, start no more and return when the
-        running ones ended."""
+        running ones ended. A launcher that ``detaches`` and was not asked to wait returns once the runs are
+        queued, with a message saying where they went and how to follow them."""
 
     @abstractmethod
     def interrupt(self) -> None:
@@ -84,8 +106,8 @@ class LocalLauncher(Launcher):
     def name(self) -> str:
         return "local"
 
-    def __init__(self, options: dict[str, str], jobs: int):
-        super().__init__(options, jobs)
+    def __init__(self, options: dict[str, str], jobs: int, wait: bool = True):
+        super().__init__(options, jobs, wait)
         self._running: dict[int, subprocess.Popen] = {}
 
     def run(self, tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
@@ -133,7 +155,7 @@ def parse_launcher(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip(), options
 
 
-def create_launcher(spec: str, jobs: int) -> Launcher:
+def create_launcher(spec: str, jobs: int, wait: bool = True) -> Launcher:
     """The launcher ``--launcher`` names, built-in or registered by a package; a clear error otherwise."""
     from importlib.metadata import entry_points
 
@@ -151,4 +173,4 @@ def create_launcher(spec: str, jobs: int) -> Launcher:
         cls = registered[name].load()
     if not (isinstance(cls, type) and issubclass(cls, Launcher)):
         raise CommandLineError(f"launcher '{name}' ({cls!r}) is not a labrun.sweeps.launchers.Launcher")
-    return cls(options, jobs)
+    return cls(options, jobs, wait)

@@ -23,10 +23,12 @@ from labrun.errors import CommandLineError, LabrunError
 from labrun._util.progress import ProgressLine
 from labrun._util.table import duration
 from labrun.sweeps.grid import describe
-from labrun.sweeps.launchers import Launcher, Task
+from labrun.sweeps.launchers import Launcher, SweepSetup, Task
 from labrun.sweeps.plan import COMPLETED, PlannedRun, SweepPlan
 
-FAILED, INTERRUPTED, NOT_RUN = "FAILED", "INTERRUPTED", "NOT RUN"
+FAILED, INTERRUPTED, NOT_RUN, DIED = "FAILED", "INTERRUPTED", "NOT RUN", "DIED"
+LOST = "WORKER LOST"  # the engine lost the run's process: the store tells how it ended (or DIED)
+INTERRUPTED_EXITS = (130, 143, 138, 140)  # SIGINT, SIGTERM, SIGUSR1, SIGUSR2: the run recorded itself INTERRUPTED
 LOG_TAIL_LINES = 12  # of a failed run's output, shown when it fails
 
 
@@ -49,6 +51,7 @@ class SweepOutcome:
     plan: SweepPlan
     runs: list[SweepRun]
     interrupted: bool = False
+    submitted: str | None = None  # the runs were queued and the sweep did not wait: where they went
 
     @property
     def failed(self) -> list[SweepRun]:
@@ -63,10 +66,13 @@ def sweep_folder(sweep_id: str) -> str:
 
 
 def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher, prefix: Sequence[str],
-                 *, fail_fast: bool, out: IO[str]) -> SweepOutcome:
-    """Start each run of ``todo`` as ``prefix + ["with", *tokens]`` through ``launcher``; wait for all."""
+                 *, fail_fast: bool, out: IO[str], code_dir: str, store_urls: Sequence[str]) -> SweepOutcome:
+    """Start each run of ``todo`` as ``prefix + ["with", *tokens]`` through ``launcher``; wait for all
+    (unless the launcher queued them and was not asked to wait)."""
     folder = sweep_folder(plan.id)
     os.makedirs(folder, exist_ok=True)
+    if todo:
+        launcher.prepare(SweepSetup(plan.id, code_dir, list(store_urls), folder))
     uids = {run.index: os.urandom(16).hex() for run in todo}
     tasks = [Task(index=run.index, argv=[*prefix, "with", *run.tokens], cwd=os.getcwd(),
                   log=os.path.join(folder, f"{run.index + 1}.log"),
@@ -80,7 +86,8 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
         if kind == "started":
             progress.started(index)
         elif kind == "ended":
-            status = COMPLETED if code == 0 else INTERRUPTED if code in (130, 143) else FAILED
+            status = (LOST if code is None else COMPLETED if code == 0 else
+                      INTERRUPTED if code in INTERRUPTED_EXITS else FAILED)
             ended[index] = status
             progress.ended(by_index[index], status, code, os.path.join(folder, f"{index + 1}.log"))
             if status == FAILED and fail_fast and not stop.is_set():
@@ -89,7 +96,9 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
         progress.refresh()
 
     with _interrupts_stop(stop, launcher, progress) as interrupted:
-        launcher.run(tasks, on_event, stop)
+        submitted = launcher.run(tasks, on_event, stop)
+    if submitted:
+        return SweepOutcome(plan, [], submitted=submitted)
     progress.finish()
     return SweepOutcome(plan, _collect(plan, todo, ended, uids), interrupted.is_set())
 
@@ -196,7 +205,10 @@ def _collect(plan: SweepPlan, todo: Sequence[PlannedRun], ended: dict[int, str],
         status = ended.get(planned.index, NOT_RUN)
         record = records.get(uids[planned.index])
         if record is not None and status != NOT_RUN:
-            status = record.get("status") or status
+            # still RUNNING in the store although its process ended: killed before it could record its end
+            status = DIED if record.get("status") == "RUNNING" else record.get("status") or status
+        elif status == LOST:
+            status = DIED
         runs.append(SweepRun(planned.index, planned.values, status, record and record.get("id"),
                              record and record.get("result")))
     if reader is not None:
@@ -306,7 +318,11 @@ def sweep_command_text(argv: Sequence[str]) -> str:
 
 
 def report(outcome: SweepOutcome, out: IO[str]) -> int:
-    """Print the table and the outcome line; the exit status (1 when a run failed, 130 when interrupted)."""
+    """Print the table and the outcome line; the exit status (1 when a run failed, 130 when interrupted).
+    For runs queued without waiting, where they went instead."""
+    if outcome.submitted:
+        print(f"sweep {outcome.plan.id}: {outcome.submitted}", file=out, flush=True)
+        return 0
     print(summary_table(outcome), file=out)
     not_run = sum(r.status == NOT_RUN for r in outcome.runs)
     failed = outcome.failed
@@ -363,6 +379,11 @@ def _importable_name(experiment: Any) -> str:
         f"{mainfile or 'a file: it was made in a notebook or an interactive session'}); or use jobs=1")
 
 
+def code_folder(experiment: Any) -> str:
+    """The folder a launcher that starts runs elsewhere copies: the experiment's file's folder."""
+    return os.path.dirname(experiment.mainfile) if experiment.mainfile else os.path.abspath(experiment.base_dir)
+
+
 def store_urls(experiment: Any, options: Any) -> list[str]:
     """The URLs of the observers every run of the sweep records to (the experiment's, then the options')."""
     from labrun.recording.registry import observer_urls
@@ -411,7 +432,7 @@ def sweep_command_line(experiment: Any, cl: Any, argv: Sequence[str]) -> int:
 
     if not cl.update_tokens:
         raise CommandLineError("-M sweeps the updates after 'with', e.g. -M with lr=0.1,0.01 model=svm,forest")
-    launcher = create_launcher(cl.options.launcher or "local", cl.options.jobs)
+    launcher = create_launcher(cl.options.launcher or "local", cl.options.jobs, cl.options.wait)
     plan = _prepare(experiment, cl.command, parse_multirun_tokens(cl.update_tokens), cl.options,
                     sweep_command_text(argv))
     out = sys.stdout
@@ -419,7 +440,8 @@ def sweep_command_line(experiment: Any, cl: Any, argv: Sequence[str]) -> int:
     todo = plan.to_run(cl.options.rerun_all)
     own = [f"{flag}={value}" if value is not True else flag for flag, value in cl.extra_options.items()]
     prefix = starter_argv(experiment, cl.command, cl.options.to_argv() + own, False, argv[0] if argv else None)
-    outcome = run_launched(plan, todo, launcher, prefix, fail_fast=cl.options.fail_fast, out=out)
+    outcome = run_launched(plan, todo, launcher, prefix, fail_fast=cl.options.fail_fast, out=out,
+                           code_dir=code_folder(experiment), store_urls=store_urls(experiment, cl.options))
     return report(outcome, out)
 
 
@@ -447,7 +469,8 @@ def sweep_from_python(experiment: Any, grid: Mapping[str, Any] | str, *, jobs: i
         outcome = run_in_process(experiment, plan, todo, command_name, options, fail_fast=fail_fast, out=out)
     else:
         prefix = starter_argv(experiment, command_name, run_options.to_argv(), True)
-        outcome = run_launched(plan, todo, create_launcher(launcher, jobs), prefix, fail_fast=fail_fast, out=out)
+        outcome = run_launched(plan, todo, create_launcher(launcher, jobs, wait=True), prefix, fail_fast=fail_fast,
+                               out=out, code_dir=code_folder(experiment), store_urls=store_urls(experiment, run_options))
     report(outcome, out)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"sweep {plan.id} interrupted; run it again to resume")

@@ -1,0 +1,78 @@
+"""A copy of the experiment's code taken when a sweep is handed to a cluster, so that runs waiting in a queue
+run the code as it was at submission, not as it is when they start.
+
+The copy has no ``.git``: the git state (commit, branch, diff, untracked files) is read once, when the copy
+is made, and written beside the code in :data:`DESCRIPTION_FILE`. A run started from the copy finds it
+through ``$LABRUN_CODE_SNAPSHOT`` and records that state as its repositories, as if it had run in the
+working tree at submission time (which is what the copy is).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Any, Iterable
+
+from labrun._util.redact import looks_secret_file
+from labrun._util.timestamps import iso, utcnow
+
+DESCRIPTION_FILE = ".labrun-snapshot.json"
+_SKIPPED_FOLDERS = {"__pycache__", "node_modules", ".git", ".hg", ".svn", ".venv", "venv"}
+
+
+def take_snapshot(folder: str, dest: str, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """Copy ``folder``'s code into ``dest`` and describe it; returns ``{"files", "bytes", "origin"}``.
+
+    In a git repository the files are those git knows or would add (tracked, and untracked but not
+    ignored), so ignored data, stores and virtualenvs stay behind. Elsewhere every file is copied except in
+    hidden folders, virtualenvs and ``exclude`` (the sweep's own store folders). Secret-looking files
+    (``.env``, keys: docs/reproducibility.md) are never copied, as for a store.
+    """
+    from labrun.provenance import git
+
+    folder = os.path.abspath(folder)
+    root = git.find_root(folder)
+    names = _git_files(folder) if root is not None else None
+    if names is None:
+        names = _walked_files(folder, {os.path.abspath(p) for p in exclude})
+    copied = size = 0
+    for rel in names:
+        source = os.path.join(folder, rel)
+        if looks_secret_file(rel) or os.path.basename(rel) == ".gitignore" or not os.path.isfile(source):
+            continue  # .gitignore: engines that upload a folder (Ray) would apply it to the copy
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+        copied += 1
+        size += os.path.getsize(target)
+    repositories = [git.repository_state(root)] if root is not None else []
+    with open(os.path.join(dest, DESCRIPTION_FILE), "w", encoding="utf-8") as f:
+        json.dump({"origin": folder, "taken": iso(utcnow()), "repositories": repositories}, f)
+    return {"files": copied, "bytes": size, "origin": folder}
+
+
+def _git_files(folder: str) -> list[str] | None:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=folder,
+                             capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None  # no git binary: walk the folder instead
+    return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
+def _walked_files(folder: str, exclude: set[str]) -> list[str]:
+    names = []
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS
+                   and os.path.join(here, d) not in exclude
+                   and not os.path.exists(os.path.join(here, d, "pyvenv.cfg"))]
+        names += [os.path.relpath(os.path.join(here, f), folder) for f in files]
+    return names
+
+
+def recorded_repositories(description: str) -> list[dict[str, Any]]:
+    """The git state written when the snapshot at ``description`` was taken."""
+    with open(description, encoding="utf-8") as f:
+        return list(json.load(f).get("repositories") or [])
