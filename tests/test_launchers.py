@@ -28,18 +28,20 @@ ex = Experiment("engine")
 @ex.config
 def cfg():
     x = 1
-    hold = ""  # a path: the run writes "PID PARENT_PID" to HOLD-X and waits, unless HOLD.off exists
+    hold = ""  # a path: the run writes "PID PARENT_PID SLURM_TASK" to HOLD-X, then waits for HOLD.off
 
 @ex.automain
 def main(x, hold, _run):
     if hold and not os.path.exists(hold + ".off"):
+        task = "_".join(os.environ.get(k, "") for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"))
         with open(f"{hold}-{x}.tmp", "w") as f:
-            f.write(f"{os.getpid()} {os.getppid()}")
+            f.write(f"{os.getpid()} {os.getppid()} {task}")
         os.replace(f"{hold}-{x}.tmp", f"{hold}-{x}")
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+        while not os.path.exists(hold + ".off"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("hang guard")
             time.sleep(0.1)
-        raise TimeoutError("hang guard")
     _run.log_scalar("y", x * VERSION)
     return x * VERSION
 """
@@ -82,7 +84,7 @@ def wait_for_file(path, process):
             raise AssertionError(f"the sweep ended before {path.name} appeared:\n{process.stdout.read()}")
         assert time.monotonic() < deadline, f"hang guard: {path} never appeared"
         time.sleep(0.1)
-    return [int(p) for p in path.read_text().split()]
+    return path.read_text().split()
 
 
 def test_ray_sweep_records_every_run_in_the_file_store_and_mongodb(ray_head, tmp_path, mongo_url):
@@ -113,7 +115,7 @@ def test_ray_lost_worker_and_ctrl_c_are_recorded_interrupted_and_resumed(ray_hea
     args = ["-M", "-j", "2", "-F", "runs", "--launcher", f"ray:address={ray_head.address}", "with",
             "x=1,2", f"hold='{tmp_path / 'hold'}'"]
     process = sweep(path, *args)
-    _, lost_worker = wait_for_file(tmp_path / "hold-1", process)
+    lost_worker = int(wait_for_file(tmp_path / "hold-1", process)[1])
     wait_for_file(tmp_path / "hold-2", process)
     os.kill(lost_worker, signal.SIGKILL)  # the Ray worker running x=1 dies, as on a lost node
     deadline = time.monotonic() + HANG_GUARD
@@ -140,9 +142,9 @@ def test_ray_lost_worker_and_ctrl_c_are_recorded_interrupted_and_resumed(ray_hea
 
 # -- input checks (no engine needed) -----------------------------------------------------------------------------
 def test_unknown_launcher_options_are_refused_with_the_known_ones():
-    with pytest.raises(CommandLineError, match=r"no option 'num_cpu'; did you mean 'num_cpus'.*address, num_cpus"):
+    with pytest.raises(CommandLineError, match=r"no option 'num_cpu' \(did you mean 'num_cpus'.*address, num_cpus"):
         create_launcher("ray:num_cpu=2", 1)
-    with pytest.raises(CommandLineError, match=r"no option 'partiton'; did you mean 'partition'.*time, cpus, mem"):
+    with pytest.raises(CommandLineError, match=r"no option 'partiton' \(did you mean 'partition'.*time, cpus, mem"):
         create_launcher("slurm:partiton=cpu", 1)
     with pytest.raises(CommandLineError, match=r"time=1h: write a whole number"):
         create_launcher("slurm:time=1h", 1)
@@ -162,6 +164,20 @@ def test_a_folder_store_the_workers_may_not_see_is_refused_before_any_run(tmp_pa
     check_stores_reachable("slurm", [local], shared_fs=True)  # vouched for
     check_stores_reachable("ray", [local], shared_fs=False, all_nodes_local=True)  # every node is this machine
     check_stores_reachable("slurm", ["mongodb://db.example:27017/sacred"], shared_fs=False)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM])
+def test_the_signals_a_cluster_sends_before_a_time_limit_record_the_run_interrupted(script, tmp_path, signum):
+    exp = script(ENGINE_EXP.replace("VERSION", "1"))
+    process = subprocess.Popen([sys.executable, str(exp.path), "-F", "runs", "with", f"hold='{tmp_path / 'h'}'"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_file(tmp_path / "h-1", process)
+    process.send_signal(signum)
+    code, out = finish(process)
+    assert code == 128 + signum, out
+    assert f"Interrupted ({signal.Signals(signum).name}); the run ended as INTERRUPTED" in out
+    [run] = open_store(str(tmp_path / "runs")).all_runs()
+    assert run.status == "INTERRUPTED" and "Aborted after" in run.output
 
 
 def test_wait_belongs_to_sweeps(script):

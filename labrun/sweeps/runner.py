@@ -72,7 +72,8 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
     folder = sweep_folder(plan.id)
     os.makedirs(folder, exist_ok=True)
     if todo:
-        launcher.prepare(SweepSetup(plan.id, code_dir, list(store_urls), folder))
+        with _engine_errors(launcher):
+            launcher.prepare(SweepSetup(plan.id, code_dir, list(store_urls), folder))
     uids = {run.index: os.urandom(16).hex() for run in todo}
     tasks = [Task(index=run.index, argv=[*prefix, "with", *run.tokens], cwd=os.getcwd(),
                   log=os.path.join(folder, f"{run.index + 1}.log"),
@@ -95,12 +96,25 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
                 progress.note("--fail-fast: starting no more runs; waiting for the running ones to end")
         progress.refresh()
 
-    with _interrupts_stop(stop, launcher, progress) as interrupted:
+    with _interrupts_stop(stop, launcher, progress) as interrupted, _engine_errors(launcher):
         submitted = launcher.run(tasks, on_event, stop)
     if submitted:
         return SweepOutcome(plan, [], submitted=submitted)
     progress.finish()
     return SweepOutcome(plan, _collect(plan, todo, ended, uids), interrupted.is_set())
+
+
+@contextlib.contextmanager
+def _engine_errors(launcher: Launcher) -> Iterator[None]:
+    """An engine's own failure (Ray, submitit, sbatch) said as the launcher's, not as a config error; -d
+    shows its traceback. Runs already started have recorded themselves."""
+    try:
+        yield
+    except LabrunError:
+        raise
+    except Exception as exc:
+        raise LabrunError(f"the '{launcher.name}' launcher failed: {type(exc).__name__}: {exc}. Runs it started "
+                          f"recorded themselves; run the same command again to resume") from exc
 
 
 @contextlib.contextmanager
@@ -321,7 +335,11 @@ def report(outcome: SweepOutcome, out: IO[str]) -> int:
     """Print the table and the outcome line; the exit status (1 when a run failed, 130 when interrupted).
     For runs queued without waiting, where they went instead."""
     if outcome.submitted:
-        print(f"sweep {outcome.plan.id}: {outcome.submitted}", file=out, flush=True)
+        plan = outcome.plan
+        where = f"`labrun ls {plan.store_label} --where sweep={plan.id}`" if plan.store_label else "their stores"
+        print(f"sweep {plan.id}: {outcome.submitted}. Their records: {where}; their output: "
+              f"{sweep_folder(plan.id)}. Once they ended, the same command again runs any that failed or were "
+              f"interrupted; --wait stays and shows the table", file=out, flush=True)
         return 0
     print(summary_table(outcome), file=out)
     not_run = sum(r.status == NOT_RUN for r in outcome.runs)

@@ -114,7 +114,7 @@ class SlurmLauncher(Launcher):
 
         self.snapshot = tempfile.mkdtemp(prefix="code-", dir=folder)
         take_snapshot(setup.code_dir, self.snapshot, exclude=[f for f in map(store_folder, setup.store_urls) if f])
-        executor = submitit.SlurmExecutor(folder=os.path.join(folder, "%A_%a"), python=self.options.get("python"))
+        executor = submitit.SlurmExecutor(folder=os.path.join(folder, "%j"), python=self.options.get("python"))
         parameters: dict[str, Any] = {"job_name": f"labrun-{setup.sweep_id}", "time": 60,
                                       "array_parallelism": self.jobs, "stderr_to_stdout": True}
         for name, value in self.options.items():
@@ -137,9 +137,7 @@ class SlurmLauncher(Launcher):
         jobs = self.executor.map_array(_slurm_task, work, [self.snapshot] * len(work))
         array_id = str(jobs[0].job_id).split("_")[0]
         if not self.wait:
-            return (f"submitted {len(jobs)} run(s) to Slurm as job {array_id}; follow them with `squeue -j "
-                    f"{array_id}` and `labrun ls STORE --where sweep={self.setup.sweep_id}`, or add --wait. Each "
-                    f"run's output: {os.path.dirname(tasks[0].log)}")
+            return f"submitted {len(jobs)} run(s) to Slurm as job {array_id} (follow it with `squeue -j {array_id}`)"
         return self._wait(jobs, tasks, on_event, stop)
 
     def _wait(self, jobs: list[Any], tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
