@@ -2,8 +2,13 @@
 
     python examples/sweep.py -M -F runs with lr=0.3,0.1,0.03 model=linear,quadratic      # 6 runs
     python examples/sweep.py -M -F runs -j 2 with lr=0.3,0.1,0.03 model=linear,quadratic # 0 to run now
-    python examples/sweep.py -M -F runs with steps=range(100,401,100) small,large         # steps and named configs
+    python examples/sweep.py -M -F runs with 'steps=range(100,401,100)' small,large       # steps and named configs
     python examples/sweep.py -M -F runs with examples/sweep.yaml                          # a sweep file
+
+On a cluster (docs/launchers.md), with a store every worker reaches:
+
+    python examples/sweep.py -M -j 8 -m mongodb://db:27017/sacred --launcher ray with lr=0.3,0.1,0.03 model=linear,quadratic
+    python examples/sweep.py -M -j 8 -F /shared/runs --launcher slurm:partition=cpu,time=30,shared_fs=true --wait with lr=0.3,0.1
 
 Each run is a full run (its own record, provenance and seed); a second invocation of the same sweep runs only
 what is not COMPLETED in the store yet. From Python: ``ex.sweep({"lr": [0.3, 0.1]}, jobs=2, options={"-F": "runs"})``.

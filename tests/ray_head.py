@@ -28,6 +28,7 @@ class RayHead:
     def __init__(self) -> None:
         self.marker = uuid.uuid4().hex
         self.port = free_port()
+        self.client_port = free_port()
         # Ray's unix socket paths must fit in ~107 bytes: a short folder, not pytest's deep tmp_path
         self.temp_dir = tempfile.mkdtemp(prefix="lr-ray-", dir="/tmp")
         self.process: subprocess.Popen | None = None
@@ -37,6 +38,11 @@ class RayHead:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def client_address(self) -> str:
+        """Ray Client's address, as a machine outside the cluster uses it."""
+        return f"ray://127.0.0.1:{self.client_port}"
+
     def start(self, timeout: float = 180.0) -> "RayHead":
         ray = os.path.join(os.path.dirname(sys.executable), "ray")
         env = {**os.environ, **RAY_ENV, MARKER_ENV: self.marker}
@@ -44,7 +50,7 @@ class RayHead:
             self.process = subprocess.Popen(
                 [ray, "start", "--head", "--block", "--port", str(self.port), "--num-cpus", "2",
                  "--include-dashboard=false", "--node-ip-address", "127.0.0.1", "--temp-dir", self.temp_dir,
-                 "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+                 "--ray-client-server-port", str(self.client_port), "--dashboard-agent-listen-port", str(free_port()),
                  "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
                  "--metrics-export-port", str(free_port()), "--disable-usage-stats"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)

@@ -14,8 +14,8 @@ import pytest
 from gitrepo import git, make_repo
 from labrun.errors import CommandLineError
 from labrun.readback import open_store
-from labrun.sweeps.launchers import create_launcher
-from labrun.sweeps.remote import check_stores_reachable
+from labrun.sweeps.launchers import SweepSetup, create_launcher
+from labrun.sweeps.remote import check_stores_reachable, snapshot_code
 
 HANG_GUARD = 300  # seconds: only a guard against a hang, never a speed requirement
 
@@ -110,6 +110,32 @@ def test_ray_sweep_records_every_run_in_the_file_store_and_mongodb(ray_head, tmp
         assert len({r.meta["launcher"]["task_id"] for r in runs}) == 4
 
 
+def test_ray_client_address_runs_the_sweep_from_outside_the_cluster(ray_head, tmp_path):
+    path = write_experiment(tmp_path, version=3)
+    code, out = finish(sweep(path, "-M", "-F", "runs", "-j", "2", "--launcher",
+                             f"ray:address={ray_head.client_address},num_cpus=0.5", "with", "x=1,2"))
+    assert code == 0, out
+    runs = sorted(open_store(str(tmp_path / "runs")).all_runs(), key=lambda r: r.config["x"])
+    assert [(r.status, r.result, r.meta["launcher"]["name"]) for r in runs] == [("COMPLETED", 3, "ray"),
+                                                                                ("COMPLETED", 6, "ray")]
+
+
+def test_ray_without_a_shared_filesystem_runs_in_the_uploaded_copy_and_refuses_a_folder_store(
+        ray_head, tmp_path, mongo_url):
+    path = write_experiment(tmp_path)
+    launcher = f"ray:address={ray_head.address},shared_fs=false"
+    code, out = finish(sweep(path, "-M", "-F", "runs", "--launcher", launcher, "with", "x=1,2"))
+    assert code == 2 and "a folder on this machine" in out and "shared_fs=true" in out, out
+    assert not (tmp_path / "runs").exists()
+    code, out = finish(sweep(path, "-M", "-m", mongo_url, "--launcher", launcher, "with", "x=1,2"))
+    assert code == 0, out
+    runs = open_store(mongo_url).all_runs()
+    assert sorted((r.status, r.result) for r in runs) == [("COMPLETED", 1), ("COMPLETED", 2)]
+    for run in runs:  # started in Ray's unpacked copy of the code, not in this folder
+        assert run.meta["cwd"] != str(tmp_path) and "working_dir_files" in run.meta["cwd"], run.meta["cwd"]
+        assert run.record["experiment"]["base_dir"] == run.meta["cwd"]
+
+
 def test_ray_lost_worker_and_ctrl_c_are_recorded_interrupted_and_resumed(ray_head, tmp_path):
     path = write_experiment(tmp_path)
     args = ["-M", "-j", "2", "-F", "runs", "--launcher", f"ray:address={ray_head.address}", "with",
@@ -162,7 +188,6 @@ def test_a_folder_store_the_workers_may_not_see_is_refused_before_any_run(tmp_pa
     assert str(tmp_path / "runs") in message and "--launcher slurm:shared_fs=true" in message
     assert "mongodb://" in message  # the way out: a store every worker reaches
     check_stores_reachable("slurm", [local], shared_fs=True)  # vouched for
-    check_stores_reachable("ray", [local], shared_fs=False, all_nodes_local=True)  # every node is this machine
     check_stores_reachable("slurm", ["mongodb://db.example:27017/sacred"], shared_fs=False)
 
 
@@ -178,6 +203,38 @@ def test_the_signals_a_cluster_sends_before_a_time_limit_record_the_run_interrup
     assert f"Interrupted ({signal.Signals(signum).name}); the run ended as INTERRUPTED" in out
     [run] = open_store(str(tmp_path / "runs")).all_runs()
     assert run.status == "INTERRUPTED" and "Aborted after" in run.output
+
+
+def snapshot_files(dest):
+    return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+
+
+def test_a_code_snapshot_takes_the_code_not_data_stores_earlier_snapshots_or_secrets(tmp_path):
+    from labrun.provenance.code_snapshot import DESCRIPTION_FILE, recorded_repositories, take_snapshot
+
+    plain = tmp_path / "plain"  # no git: only source files
+    for name, text in {"exp.py": "x = 1\n", "lib/helper.py": "y = 2\n", "config.yaml": "a: 1\n",
+                       "data.bin": "\0" * 100, ".env": "TOKEN=1\n", "runs/1/run.json": "{}",
+                       "sweeps/abc/code-1/exp.py": "old\n", ".venv/lib/x.py": "", "sub/api_token.txt": "t"}.items():
+        (plain / name).parent.mkdir(parents=True, exist_ok=True)
+        (plain / name).write_text(text)
+    dest = plain / "sweeps" / "def" / "code-2"  # where launchers put it when the journal is in the project
+    dest.mkdir(parents=True)
+    snapshot_code(SweepSetup("def", str(plain), [f"file://{plain / 'runs'}"], str(plain / "sweeps" / "def")),
+                  str(dest))
+    assert snapshot_files(dest) == sorted([DESCRIPTION_FILE, "config.yaml", "exp.py", "lib/helper.py"])
+    assert recorded_repositories(str(dest / DESCRIPTION_FILE)) == []
+
+    repo = make_repo(tmp_path / "repo", {"exp.py": "x = 1\n", ".gitignore": "data/\n", "data/big.csv": "1,2\n"})
+    (repo / "new.py").write_text("z = 3\n")  # untracked, not ignored: it is part of the code
+    (repo / ".env").write_text("TOKEN=1\n")
+    dest = tmp_path / "snapshots" / "code-1"
+    dest.mkdir(parents=True)
+    take_snapshot(str(repo), str(dest))
+    assert snapshot_files(dest) == sorted([DESCRIPTION_FILE, "exp.py", "new.py"])
+    [state] = recorded_repositories(str(dest / DESCRIPTION_FILE))
+    assert state["commit"] == git(repo, "rev-parse", "HEAD") and state["dirty"] is True
+    assert "new.py" in state["untracked"] and ".env" not in state.get("untracked", {})
 
 
 def test_wait_belongs_to_sweeps(script):

@@ -72,7 +72,7 @@ def test_submitting_returns_at_once_and_queued_runs_keep_the_code_of_submission(
     code, out = finish(process)  # returns while the first run waits on hold.off: it did not wait for the runs
     assert code == 0, out
     assert "submitted 3 run(s) to Slurm as job" in out and "squeue -j" in out
-    assert f"labrun ls file://runs --where sweep=" in out
+    assert "labrun ls file://runs --where sweep=" in out
     job_id = out.split("as job ")[1].split()[0]
     # the first run starts and waits; the code changes while the other two wait in the queue
     deadline = time.monotonic() + HANG_GUARD

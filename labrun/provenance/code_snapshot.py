@@ -26,21 +26,26 @@ def take_snapshot(folder: str, dest: str, exclude: Iterable[str] = ()) -> dict[s
     """Copy ``folder``'s code into ``dest`` and describe it; returns ``{"files", "bytes", "origin"}``.
 
     In a git repository the files are those git knows or would add (tracked, and untracked but not
-    ignored), so ignored data, stores and virtualenvs stay behind. Elsewhere every file is copied except in
-    hidden folders, virtualenvs and ``exclude`` (the sweep's own store folders). Secret-looking files
-    (``.env``, keys: docs/reproducibility.md) are never copied, as for a store.
+    ignored), so ignored data, stores and virtualenvs stay behind. Elsewhere only source files (the kinds
+    git.SOURCE_SUFFIXES names: code, configs, small text) are copied, outside hidden folders and
+    virtualenvs: a folder that git does not describe may hold any amount of data. Nothing under ``exclude``
+    (the sweep's stores, its journal and its own folder, where earlier snapshots lie) is copied, and
+    secret-looking files (``.env``, keys: docs/reproducibility.md) never are, as for a store.
     """
     from labrun.provenance import git
 
     folder = os.path.abspath(folder)
+    # dest's parent too: earlier snapshots lie beside it, and a copy must never contain another
+    excluded = tuple(os.path.abspath(p) + os.sep for p in [*exclude, os.path.dirname(os.path.abspath(dest))])
     root = git.find_root(folder)
     names = _git_files(folder) if root is not None else None
     if names is None:
-        names = _walked_files(folder, {os.path.abspath(p) for p in exclude})
+        names = [n for n in _walked_files(folder) if n.lower().endswith(git.SOURCE_SUFFIXES)]
     copied = size = 0
     for rel in names:
         source = os.path.join(folder, rel)
-        if looks_secret_file(rel) or os.path.basename(rel) == ".gitignore" or not os.path.isfile(source):
+        if (looks_secret_file(rel) or os.path.basename(rel) == ".gitignore" or source.startswith(excluded)
+                or not os.path.isfile(source)):
             continue  # .gitignore: engines that upload a folder (Ray) would apply it to the copy
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -62,11 +67,10 @@ def _git_files(folder: str) -> list[str] | None:
     return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
 
 
-def _walked_files(folder: str, exclude: set[str]) -> list[str]:
+def _walked_files(folder: str) -> list[str]:
     names = []
     for here, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS
-                   and os.path.join(here, d) not in exclude
                    and not os.path.exists(os.path.join(here, d, "pyvenv.cfg"))]
         names += [os.path.relpath(os.path.join(here, f), folder) for f in files]
     return names

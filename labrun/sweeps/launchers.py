@@ -2,9 +2,10 @@
 
 A launcher gets each run as a command line (the one ``python exp.py with ...`` would take), the environment
 it adds and a file for the run's terminal output. It reports when each run starts and ends; the runs record
-themselves through their observers, as any run does. ``local`` (a pool of processes on this machine) is
-built in; other packages add engines through the entry-point group ``labrun.launchers``: the entry point's
-name is the launcher's name and its object a :class:`Launcher` subclass.
+themselves through their observers, as any run does. ``local`` (a pool of processes on this machine),
+``ray`` and ``slurm`` (ray_launcher.py, slurm_launcher.py) are built in; other packages add engines through
+the entry-point group ``labrun.launchers``: the entry point's name is the launcher's name and its object a
+:class:`Launcher` subclass (docs/launchers.md).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Launcher(ABC):
     def name(self) -> str:
         return type(self).__name__
 
-    def prepare(self, setup: SweepSetup) -> None:
+    def prepare(self, setup: SweepSetup) -> None:  # noqa: B027 (a hook: most launchers need nothing here)
         """Check and set up what the runs need before any starts (connect, copy the code); raise
         :class:`~labrun.errors.CommandLineError` for what can never work, such as a store the workers cannot
         reach. Nothing to do for a launcher on this machine."""

@@ -9,7 +9,9 @@ when the sweep starts (labrun/provenance/code_snapshot.py), so a cluster without
 from __future__ import annotations
 
 import collections
+import logging
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -17,7 +19,7 @@ from typing import Any, Sequence
 
 from labrun.errors import CommandLineError
 from labrun.sweeps.launchers import TICK_SECONDS, EventSink, Launcher, SweepSetup, Task
-from labrun.sweeps.remote import check_stores_reachable, flag_option, remote_task, store_folder
+from labrun.sweeps.remote import check_stores_reachable, flag_option, remote_task, snapshot_code
 from labrun.sweeps.worker import RemoteTask, exit_status, run_task
 
 
@@ -75,7 +77,8 @@ class RayLauncher(Launcher):
         "num_cpus": "CPUs each run reserves [default: 1]",
         "num_gpus": "GPUs each run reserves [default: 0]",
         "shared_fs": "true when every worker sees this machine's folders at the same paths (then runs may "
-                     "record to a folder, and start in the folder the sweep started in)",
+                     "record to a folder, and start in the folder the sweep started in) [default: true when "
+                     "every node of the cluster is this machine]",
     }
 
     @property
@@ -86,7 +89,8 @@ class RayLauncher(Launcher):
         super().__init__(options, jobs, wait)
         self.num_cpus = _number(options, "num_cpus", 1)
         self.num_gpus = _number(options, "num_gpus", 0)
-        self.shared_fs = flag_option(options, "shared_fs", "ray")
+        # None: decided when connected (shared when every node is this machine)
+        self.shared_fs = flag_option(options, "shared_fs", "ray") if "shared_fs" in options else None
         self.setup: SweepSetup | None = None
         self.snapshot = ""
         self._cancels_asked = 0
@@ -96,14 +100,12 @@ class RayLauncher(Launcher):
             import ray
         except ImportError:
             raise CommandLineError("--launcher ray needs Ray on this machine: pip install 'labrun[ray]'") from None
-        from labrun.provenance.code_snapshot import take_snapshot
-
         # Ray uploads a working_dir only when it is given to ray.init, so the snapshot comes first.
         self.snapshot = tempfile.mkdtemp(prefix="code-", dir=setup.folder)
-        take_snapshot(setup.code_dir, self.snapshot, exclude=[f for f in map(store_folder, setup.store_urls) if f])
+        snapshot_code(setup, self.snapshot)
         address = self.options.get("address", "auto")
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="WARNING", configure_logging=False,
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False,
                      runtime_env={"working_dir": self.snapshot})
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise CommandLineError(f"--launcher ray: no Ray cluster at '{address}' ({exc}). Start one with "
@@ -113,11 +115,12 @@ class RayLauncher(Launcher):
             nodes = [node for node in ray.nodes() if node.get("Alive")]
             here = _local_addresses()
             all_local = bool(nodes) and all(node.get("NodeManagerAddress") in here for node in nodes)
-            check_stores_reachable("ray", setup.store_urls, self.shared_fs, all_nodes_local=all_local)
+            if self.shared_fs is None:
+                self.shared_fs = all_local
+            check_stores_reachable("ray", setup.store_urls, self.shared_fs)
         except BaseException:
             ray.shutdown()
             raise
-        self.shared_fs = self.shared_fs or all_local
         self.setup = setup
 
     def run(self, tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
@@ -125,7 +128,8 @@ class RayLauncher(Launcher):
 
         assert self.setup is not None, "prepare() comes first"
         start = ray.remote(_ray_task)
-        control = ray.remote(SweepControl).options(num_cpus=0).remote()
+        actor: Any = ray.remote(SweepControl)
+        control = actor.options(num_cpus=0).remote()
         pending = collections.deque(tasks)
         running: dict[Any, Task] = {}
         cancels_done = 0
@@ -133,7 +137,7 @@ class RayLauncher(Launcher):
             while pending or running:
                 while pending and len(running) < self.jobs and not stop.is_set():
                     task = pending.popleft()
-                    work = remote_task(task, self.setup, self.shared_fs, log=None)
+                    work = remote_task(task, self.setup, bool(self.shared_fs), log=None)
                     ref = start.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=0,
                                         name=f"labrun-sweep-{self.setup.sweep_id}-{task.index + 1}").remote(
                         work, control)
@@ -154,6 +158,7 @@ class RayLauncher(Launcher):
                     on_event("ended", task.index, code)
         finally:
             ray.shutdown()
+            shutil.rmtree(self.snapshot, ignore_errors=True)  # Ray holds its uploaded copy; this one is spent
         return None
 
     def _finish(self, ref: Any, task: Task) -> int | None:

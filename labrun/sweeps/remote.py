@@ -62,12 +62,13 @@ def filesystem_type(path: str) -> str:
     return kind
 
 
-def check_stores_reachable(launcher: str, urls: Sequence[str], shared_fs: bool, *, all_nodes_local: bool = False,
+def check_stores_reachable(launcher: str, urls: Sequence[str], shared_fs: bool, *,
                            extra_folders: Sequence[str] = ()) -> None:
     """Refuse, before any run starts, a store the workers could not write to: a local folder, unless it is
-    on a network filesystem, the user vouches that the cluster shares it (``shared_fs=true``), or every
-    worker is this machine. A run recorded to a folder only its worker sees would be lost to the user."""
-    if shared_fs or all_nodes_local:
+    on a network filesystem or the cluster shares this machine's folders (``shared_fs``: the user vouches
+    for it, or every worker is this machine). A run recorded to a folder only its worker sees would be lost
+    to the user."""
+    if shared_fs:
         return
     for what, folder in [*((u, store_folder(u)) for u in urls), *((f, f) for f in extra_folders)]:
         if folder is None:
@@ -82,6 +83,17 @@ def check_stores_reachable(launcher: str, urls: Sequence[str], shared_fs: bool, 
             f"({kind} filesystem), which the cluster's workers may not see, so their runs would be lost to you. "
             f"Use a store every worker reaches (-m mongodb://HOST:27017/sacred, --mlflow http://HOST:5000), or, "
             f"when the folder is on a filesystem all workers share, say so: --launcher {launcher}:shared_fs=true")
+
+
+def snapshot_code(setup: SweepSetup, dest: str) -> None:
+    """Copy the experiment's code into ``dest`` for the workers (provenance/code_snapshot.py), leaving out
+    the sweep's stores, the journal and the sweep folders, which may lie inside the experiment's folder."""
+    from labrun.provenance.code_snapshot import take_snapshot
+    from labrun.recording.journal import journal_root
+
+    journal = os.path.abspath(journal_root())
+    exclude = [f for f in map(store_folder, setup.store_urls) if f]
+    take_snapshot(setup.code_dir, dest, exclude=[*exclude, journal, os.path.dirname(os.path.abspath(setup.folder))])
 
 
 def forwarded_env() -> dict[str, str]:

@@ -218,10 +218,12 @@ def _collect(plan: SweepPlan, todo: Sequence[PlannedRun], ended: dict[int, str],
             continue
         status = ended.get(planned.index, NOT_RUN)
         record = records.get(uids[planned.index])
-        if record is not None and status != NOT_RUN:
-            # still RUNNING in the store although its process ended: killed before it could record its end
-            status = DIED if record.get("status") == "RUNNING" else record.get("status") or status
-        elif status == LOST:
+        recorded = record.get("status") if record is not None else None
+        if recorded and recorded != "RUNNING" and status != NOT_RUN:
+            status = recorded
+        # Still RUNNING although the process ended: the store is behind (its delivery goes on in the
+        # background) and the exit status says how it ended, or the engine lost it before it could record.
+        if status == LOST:
             status = DIED
         runs.append(SweepRun(planned.index, planned.values, status, record and record.get("id"),
                              record and record.get("result")))
@@ -487,8 +489,8 @@ def sweep_from_python(experiment: Any, grid: Mapping[str, Any] | str, *, jobs: i
         outcome = run_in_process(experiment, plan, todo, command_name, options, fail_fast=fail_fast, out=out)
     else:
         prefix = starter_argv(experiment, command_name, run_options.to_argv(), True)
-        outcome = run_launched(plan, todo, create_launcher(launcher, jobs, wait=True), prefix, fail_fast=fail_fast,
-                               out=out, code_dir=code_folder(experiment), store_urls=store_urls(experiment, run_options))
+        outcome = run_launched(plan, todo, create_launcher(launcher, jobs), prefix, fail_fast=fail_fast, out=out,
+                               code_dir=code_folder(experiment), store_urls=store_urls(experiment, run_options))
     report(outcome, out)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"sweep {plan.id} interrupted; run it again to resume")

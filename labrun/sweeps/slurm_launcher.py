@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from labrun.errors import CommandLineError
 from labrun.sweeps.launchers import TICK_SECONDS, EventSink, Launcher, SweepSetup, Task
-from labrun.sweeps.remote import check_stores_reachable, flag_option, remote_task, store_folder
+from labrun.sweeps.remote import check_stores_reachable, flag_option, remote_task, snapshot_code
 from labrun.sweeps.worker import RemoteTask, exit_status, run_task
 
 #: --launcher slurm's options and the submitit/sbatch parameter each sets (None: handled here).
@@ -110,10 +110,8 @@ class SlurmLauncher(Launcher):
         folder = os.path.abspath(self.options.get("folder") or os.path.join(setup.folder, "slurm"))
         check_stores_reachable("slurm", setup.store_urls, self.shared_fs, extra_folders=[folder])
         os.makedirs(folder, exist_ok=True)
-        from labrun.provenance.code_snapshot import take_snapshot
-
         self.snapshot = tempfile.mkdtemp(prefix="code-", dir=folder)
-        take_snapshot(setup.code_dir, self.snapshot, exclude=[f for f in map(store_folder, setup.store_urls) if f])
+        snapshot_code(setup, self.snapshot)
         executor = submitit.SlurmExecutor(folder=os.path.join(folder, "%j"), python=self.options.get("python"))
         parameters: dict[str, Any] = {"job_name": f"labrun-{setup.sweep_id}", "time": 60,
                                       "array_parallelism": self.jobs, "stderr_to_stdout": True}
@@ -121,7 +119,7 @@ class SlurmLauncher(Launcher):
             target = PARAMETERS[name][0]
             if target is not None:
                 parameters[target] = int(value) if name in NUMBERS else value
-        additional = dict(self.additional)
+        additional: dict[str, Any] = dict(self.additional)
         if self.requeue:
             additional["requeue"] = True
         if additional:
@@ -138,7 +136,8 @@ class SlurmLauncher(Launcher):
         array_id = str(jobs[0].job_id).split("_")[0]
         if not self.wait:
             return f"submitted {len(jobs)} run(s) to Slurm as job {array_id} (follow it with `squeue -j {array_id}`)"
-        return self._wait(jobs, tasks, on_event, stop)
+        self._wait(jobs, tasks, on_event, stop)
+        return None
 
     def _wait(self, jobs: list[Any], tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
         waiting = dict(zip((task.index for task in tasks), zip(jobs, tasks)))
