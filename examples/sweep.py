@@ -7,8 +7,8 @@
 
 On a cluster (docs/launchers.md), with a store every worker reaches:
 
-    python examples/sweep.py -M -j 8 -m mongodb://db:27017/sacred --launcher ray with lr=0.3,0.1,0.03 model=linear,quadratic
-    python examples/sweep.py -M -j 8 -F /shared/runs --launcher slurm:partition=cpu,time=30,shared_fs=true --wait with lr=0.3,0.1
+    python examples/sweep.py -M -j 8 -m mongodb://db:27017/sacred --launcher ray with lr=0.3,0.1 model=linear
+    python examples/sweep.py -M -j 8 -F /shared/runs --launcher slurm:partition=cpu,shared_fs=true with lr=0.3,0.1
 
 Each run is a full run (its own record, provenance and seed); a second invocation of the same sweep runs only
 what is not COMPLETED in the store yet. From Python: ``ex.sweep({"lr": [0.3, 0.1]}, jobs=2, options={"-F": "runs"})``.
