@@ -119,6 +119,18 @@ def test_a_cancelled_task_is_recorded_interrupted_and_resubmitting_resumes_it(sl
         (1, "COMPLETED"), (1, "INTERRUPTED"), (2, "COMPLETED")]
 
 
+def test_a_run_warned_of_its_time_limit_records_itself_interrupted(slurm, project, tmp_path):
+    # a 1-minute limit, with submitit's SIGUSR2 45 s before it: the run holds until told to stop
+    code, out = finish(sweep(slurm, project, "--wait", "--launcher", "slurm:shared_fs=true,time=1,signal_delay=45",
+                             "with", f"hold='{tmp_path / 'hold'}'"))
+    assert code == 1, out
+    assert "run 1: INTERRUPTED (exit status 140)" in out  # 128 + SIGUSR2
+    [run] = runs_by_x(project)
+    assert run.status == "INTERRUPTED" and "Aborted after" in run.output
+    log = (tmp_path / "sweeps" / run.meta["sweep"]["id"] / "1.log").read_text()
+    assert "Interrupted (SIGUSR2); the run ended as INTERRUPTED and every store recorded it" in log
+
+
 def test_a_folder_store_is_refused_unless_the_filesystem_is_shared(slurm, project):
     code, out = finish(sweep(slurm, project, "--launcher", "slurm", "with", "x=1,2"))
     assert code == 2, out
