@@ -32,6 +32,8 @@ def cfg():
 
 @ex.automain
 def main(x, hold, _run):
+    if x < 0:
+        raise ValueError("x must not be negative")
     if hold and not os.path.exists(hold + ".off"):
         task = "_".join(os.environ.get(k, "") for k in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"))
         with open(f"{hold}-{x}.tmp", "w") as f:

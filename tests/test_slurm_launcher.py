@@ -120,8 +120,9 @@ def test_a_cancelled_task_is_recorded_interrupted_and_resubmitting_resumes_it(sl
 
 
 def test_a_run_warned_of_its_time_limit_records_itself_interrupted(slurm, project, tmp_path):
-    # a 1-minute limit, with submitit's SIGUSR2 45 s before it: the run holds until told to stop
-    code, out = finish(sweep(slurm, project, "--wait", "--launcher", "slurm:shared_fs=true,time=1,signal_delay=45",
+    # a 2-minute limit, with submitit's SIGUSR2 100 s before it (Slurm looks at time limits about every 30 s,
+    # so it comes well before the limit's SIGTERM even on a busy machine): the run holds until told to stop
+    code, out = finish(sweep(slurm, project, "--wait", "--launcher", "slurm:shared_fs=true,time=2,signal_delay=100",
                              "with", f"hold='{tmp_path / 'hold'}'"))
     assert code == 1, out
     assert "run 1: INTERRUPTED (exit status 140)" in out  # 128 + SIGUSR2
@@ -129,6 +130,18 @@ def test_a_run_warned_of_its_time_limit_records_itself_interrupted(slurm, projec
     assert run.status == "INTERRUPTED" and "Aborted after" in run.output
     log = (tmp_path / "sweeps" / run.meta["sweep"]["id"] / "1.log").read_text()
     assert "Interrupted (SIGUSR2); the run ended as INTERRUPTED and every store recorded it" in log
+
+
+def test_fail_fast_withdraws_the_tasks_still_queued(slurm, project):
+    code, out = finish(sweep(slurm, project, "-j", "1", "--wait", "--fail-fast", "--launcher",
+                             "slurm:shared_fs=true,time=10", "with", "x=-1,2,3"))
+    assert code == 1, out
+    assert "--fail-fast: starting no more runs" in out and "x must not be negative" in out
+    table = {row[0]: row for row in (line.split() for line in out.splitlines()) if row and row[0] in "123"}
+    assert table["1"][2] == "FAILED" and table["3"][1:4] == ["NOT", "RUN", "3"], out
+    assert all(r.config["x"] != 3 for r in runs_by_x(project))  # its task was cancelled in the queue
+    queue = subprocess.run(["squeue", "-h"], env={**os.environ, **slurm.env}, capture_output=True, text=True)
+    assert queue.stdout.strip() == ""
 
 
 def test_a_folder_store_is_refused_unless_the_filesystem_is_shared(slurm, project):

@@ -14,6 +14,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from typing import Any, Sequence
 
 from labrun.errors import CommandLineError
@@ -142,22 +143,27 @@ class SlurmLauncher(Launcher):
     def _wait(self, jobs: list[Any], tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
         waiting = dict(zip((task.index for task in tasks), zip(jobs, tasks)))
         started: set[int] = set()
-        cancels_done = 0
+        cancels_done, withdrawn = 0, False
         while waiting:
-            if cancels_done < self._cancels_asked:  # asked from a signal handler; scancel runs from here
+            if cancels_done < self._cancels_asked:  # Ctrl-C, from a signal handler; scancel runs from here
                 cancels_done = self._cancels_asked
                 for job, _ in waiting.values():
                     job.cancel(check=False)
+            elif stop.is_set() and not withdrawn:  # --fail-fast: the tasks still queued never start
+                withdrawn = True
+                for index, (job, _) in waiting.items():
+                    if index not in started:
+                        job.cancel(check=False)
             for index, (job, task) in list(waiting.items()):
                 if index not in started and os.path.exists(task.log):  # the worker opened it: the run began
                     started.add(index)
                     on_event("started", index, None)
                 if job.done():
                     del waiting[index]
-                    on_event("ended", index, self._outcome(job, task))
-            stop.wait(TICK_SECONDS)
+                    if index in started or not stop.is_set():  # one cancelled in the queue stays NOT RUN
+                        on_event("ended", index, self._outcome(job, task))
+            time.sleep(TICK_SECONDS)
             on_event("tick", -1, None)
-        return None
 
     @staticmethod
     def _outcome(job: Any, task: Task) -> int | None:
