@@ -239,6 +239,18 @@ def test_a_code_snapshot_takes_the_code_not_data_stores_earlier_snapshots_or_sec
     assert "new.py" in state["untracked"] and ".env" not in state.get("untracked", {})
 
 
+def test_a_remote_launcher_refuses_a_sweep_started_as_a_module(tmp_path):
+    package = tmp_path / "proj"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "exp.py").write_text(ENGINE_EXP.replace("VERSION", "1"))
+    out = subprocess.run([sys.executable, "-m", "proj.exp", "-M", "-u", "--launcher",
+                          "slurm:time=5", "with", "x=1,2"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=HANG_GUARD)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "start the sweep as `python path/to/exp.py ...` instead" in out.stderr
+
+
 def test_wait_belongs_to_sweeps(script):
     exp = script("""
         from labrun import Experiment

@@ -69,6 +69,10 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
                  *, fail_fast: bool, out: IO[str], code_dir: str, store_urls: Sequence[str]) -> SweepOutcome:
     """Start each run of ``todo`` as ``prefix + ["with", *tokens]`` through ``launcher``; wait for all
     (unless the launcher queued them and was not asked to wait)."""
+    if launcher.remote and prefix[1] == "-m" and prefix[2] != "labrun.sweeps.child":
+        raise CommandLineError(f"--launcher {launcher.name} runs the experiment's file from a copy of its folder, "
+                               f"and `python -m {prefix[2]}` would import the module from wherever the run starts: "
+                               f"start the sweep as `python path/to/{prefix[2].rpartition('.')[2]}.py ...` instead")
     folder = sweep_folder(plan.id)
     os.makedirs(folder, exist_ok=True)
     if todo:
