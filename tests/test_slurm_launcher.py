@@ -29,6 +29,17 @@ def slurm(tmp_path_factory):
         cluster.stop()
 
 
+@pytest.fixture(scope="module")
+def slurm_without_accounting(tmp_path_factory):
+    from slurm_cluster import SlurmCluster
+
+    cluster = SlurmCluster(str(tmp_path_factory.mktemp("slurm-plain")), accounting=False).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 def project(tmp_path):
     """An experiment committed in a git repository, its file store ignored."""
@@ -142,6 +153,22 @@ def test_fail_fast_withdraws_the_tasks_still_queued(slurm, project):
     assert all(r.config["x"] != 3 for r in runs_by_x(project))  # its task was cancelled in the queue
     queue = subprocess.run(["squeue", "-h"], env={**os.environ, **slurm.env}, capture_output=True, text=True)
     assert queue.stdout.strip() == ""
+
+
+def test_wait_ends_without_accounting_when_a_queued_task_is_cancelled(slurm_without_accounting, project,
+                                                                       tmp_path):
+    # sacct answers nothing here, so only squeue can tell that the cancelled task is gone
+    slurm = slurm_without_accounting
+    hold = tmp_path / "hold"
+    process = sweep(slurm, project, "-j", "1", "--wait", "--launcher", "slurm:shared_fs=true,time=10", "with",
+                    "x=1,2", f"hold='{hold}'")
+    array_id = wait_for_file(tmp_path / "hold-1", process)[2].split("_")[0]
+    subprocess.run(["scancel", f"{array_id}_1"], env={**os.environ, **slurm.env}, check=True)  # still queued
+    (tmp_path / "hold.off").touch()
+    code, out = finish(process)
+    assert code == 0, out
+    assert "1 of 2 completed, 1 not run; run the same command again to run only those" in out
+    assert [(r.config["x"], r.status) for r in runs_by_x(project)] == [(1, "COMPLETED")]
 
 
 def test_a_folder_store_is_refused_unless_the_filesystem_is_shared(slurm, project):

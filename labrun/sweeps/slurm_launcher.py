@@ -45,6 +45,7 @@ PARAMETERS = {
     "shared_fs": (None, "true when the stores' folders are on a filesystem every node shares"),
 }
 NUMBERS = ("time", "cpus", "gpus", "signal_delay")
+QUEUE_LOOK_SECONDS = 10.0  # how often --wait asks squeue which tasks are still queued or running
 
 
 def _slurm_task(task: RemoteTask, snapshot: str) -> tuple[int | None, bytes]:
@@ -143,7 +144,8 @@ class SlurmLauncher(Launcher):
     def _wait(self, jobs: list[Any], tasks: Sequence[Task], on_event: EventSink, stop: threading.Event) -> None:
         waiting = dict(zip((task.index for task in tasks), zip(jobs, tasks)))
         started: set[int] = set()
-        cancels_done, withdrawn = 0, False
+        unlisted: dict[int, int] = {}  # how many looks at squeue in a row did not list a task
+        cancels_done, withdrawn, last_look = 0, False, time.monotonic()
         while waiting:
             if cancels_done < self._cancels_asked:  # Ctrl-C, from a signal handler; scancel runs from here
                 cancels_done = self._cancels_asked
@@ -154,16 +156,48 @@ class SlurmLauncher(Launcher):
                 for index, (job, _) in waiting.items():
                     if index not in started:
                         job.cancel(check=False)
+            if time.monotonic() - last_look >= QUEUE_LOOK_SECONDS:
+                last_look = time.monotonic()
+                self._count_unlisted(waiting, unlisted)
             for index, (job, task) in list(waiting.items()):
                 if index not in started and os.path.exists(task.log):  # the worker opened it: the run began
                     started.add(index)
                     on_event("started", index, None)
-                if job.done():
+                done = job.done()
+                if done or unlisted.get(index, 0) >= 2:
                     del waiting[index]
-                    if index in started or not stop.is_set():  # one cancelled in the queue stays NOT RUN
-                        on_event("ended", index, self._outcome(job, task))
+                    code = self._outcome(job, task) if done else self._gone(job, task)
+                    # one withdrawn or cancelled while queued stays NOT RUN; one that failed to start is told
+                    if index in started or (done and not stop.is_set()):
+                        on_event("ended", index, code)
             time.sleep(TICK_SECONDS)
             on_event("tick", -1, None)
+
+    @staticmethod
+    def _count_unlisted(waiting: dict[int, tuple[Any, Task]], unlisted: dict[int, int]) -> None:
+        """submitit learns that a task ended without a result (cancelled while queued, failed before the run
+        started) only from ``sacct``, which answers nothing on a cluster without accounting; a task that
+        squeue no longer lists either has ended all the same."""
+        import subprocess
+
+        array_ids = {str(job.job_id).split("_")[0] for job, _ in waiting.values()}
+        try:
+            listed = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-j", ",".join(sorted(array_ids))],
+                                    capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if listed.returncode != 0:  # squeue itself failed: it says nothing about the tasks
+            return
+        queued = set(listed.stdout.split())
+        for index, (job, _) in waiting.items():
+            unlisted[index] = 0 if str(job.job_id) in queued else unlisted.get(index, 0) + 1
+
+    @staticmethod
+    def _gone(job: Any, task: Task) -> None:
+        with open(task.log, "a", encoding="utf-8") as log:
+            log.write(f"labrun: Slurm no longer lists task {job.job_id} and it left no result (cancelled or failed "
+                      f"before its run could start, or its node was lost); `sacct -j {job.job_id}` says which\n")
+        return None
 
     @staticmethod
     def _outcome(job: Any, task: Task) -> int | None:
