@@ -239,6 +239,16 @@ def test_a_code_snapshot_takes_the_code_not_data_stores_earlier_snapshots_or_sec
     assert "new.py" in state["untracked"] and ".env" not in state.get("untracked", {})
 
 
+def test_a_ray_address_where_nothing_answers_is_refused_at_once(script):
+    from servers import free_port
+
+    exp = script(ENGINE_EXP.replace("VERSION", "1"))
+    result = exp.run("-M", "-u", "--launcher", f"ray:address=127.0.0.1:{free_port()}", "with", "x=1,2")
+    assert result.returncode == 2 and "--launcher ray: nothing answers at 127.0.0.1:" in result.stderr, result.stderr
+    result = exp.run("-M", "-u", "--launcher", "ray:address=headnode", "with", "x=1,2")
+    assert result.returncode == 2 and "write HOST:PORT" in result.stderr, result.stderr
+
+
 def test_a_remote_launcher_refuses_a_sweep_started_as_a_module(tmp_path):
     package = tmp_path / "proj"
     package.mkdir()

@@ -49,6 +49,7 @@ class SweepPlan:
     command: str
     command_line: str  # how the sweep was started, credentials redacted (recorded with each run)
     runs: list[PlannedRun]
+    store_urls: list[str] = field(default_factory=list)  # every store the runs record to (credentials included)
     store_url: str | None = None  # the store resume reads (credentials included: never print it)
     store_label: str | None = None
     unreadable_stores: list[str] = field(default_factory=list)
@@ -138,7 +139,7 @@ def plan_sweep(experiment: Any, command: str, grid: Grid, *, force: bool, name: 
     sweep_id = hashlib.sha256(canonical(
         {"experiment": name, "command": command, "seed": seed, "runs": [r.tokens for r in runs]}).encode()
     ).hexdigest()[:8]
-    plan = SweepPlan(sweep_id, seed, name, command, command_line, runs)
+    plan = SweepPlan(sweep_id, seed, name, command, command_line, runs, list(store_urls))
     readable = [url for url in store_urls if _readable(url)]
     plan.unreadable_stores = [url for url in store_urls if not _readable(url)]
     if readable:

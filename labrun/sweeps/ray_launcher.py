@@ -59,7 +59,9 @@ def _ray_task(task: RemoteTask, control: Any) -> tuple[int | None, bytes]:
     def interrupts_asked() -> int:
         try:
             return int(ray.get(control.interrupts_asked.remote(), timeout=10))
-        except ray.exceptions.RayError:  # the sweep is gone: stop the run as its Ctrl-C would
+        except ray.exceptions.GetTimeoutError:  # a busy cluster: no news, ask again in a second
+            return 0
+        except ray.exceptions.RayError:  # the actor is gone with the sweep: stop the run as its Ctrl-C would
             return 1 << 30
 
     # Its own session: when the worker dies, Ray ends the worker's process group at once; the run then gets
@@ -102,24 +104,29 @@ class RayLauncher(Launcher):
             raise CommandLineError("--launcher ray needs Ray on this machine: pip install 'labrun[ray]'") from None
         # Ray uploads a working_dir only when it is given to ray.init, so the snapshot comes first.
         self.snapshot = tempfile.mkdtemp(prefix="code-", dir=setup.folder)
-        snapshot_code(setup, self.snapshot)
         address = self.options.get("address", "auto")
         try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False,
-                     runtime_env={"working_dir": self.snapshot})
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise CommandLineError(f"--launcher ray: no Ray cluster at '{address}' ({exc}). Start one with "
-                                   f"`ray start --head`, or give its address: --launcher "
-                                   f"ray:address=HOST:6379 or ray:address=ray://HOST:10001") from None
-        try:
-            nodes = [node for node in ray.nodes() if node.get("Alive")]
-            here = _local_addresses()
-            all_local = bool(nodes) and all(node.get("NodeManagerAddress") in here for node in nodes)
-            if self.shared_fs is None:
-                self.shared_fs = all_local
-            check_stores_reachable("ray", setup.store_urls, self.shared_fs)
+            _check_answers(address)
+            snapshot_code(setup, self.snapshot)
+            try:
+                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING,
+                         configure_logging=False, runtime_env={"working_dir": self.snapshot})
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise CommandLineError(f"--launcher ray: no Ray cluster at '{address}' ({exc}). Start one with "
+                                       f"`ray start --head`, or give its address: --launcher "
+                                       f"ray:address=HOST:6379 or ray:address=ray://HOST:10001") from None
+            try:
+                nodes = [node for node in ray.nodes() if node.get("Alive")]
+                here = _local_addresses()
+                all_local = bool(nodes) and all(node.get("NodeManagerAddress") in here for node in nodes)
+                if self.shared_fs is None:
+                    self.shared_fs = all_local
+                check_stores_reachable("ray", setup.store_urls, self.shared_fs)
+            except BaseException:
+                ray.shutdown()
+                raise
         except BaseException:
-            ray.shutdown()
+            shutil.rmtree(self.snapshot, ignore_errors=True)
             raise
         self.setup = setup
 
@@ -175,6 +182,21 @@ class RayLauncher(Launcher):
 
     def interrupt(self) -> None:
         self._cancels_asked += 1
+
+
+def _check_answers(address: str) -> None:
+    """Something listens at a cluster's address: ray.init would otherwise retry a wrong one for minutes."""
+    if address == "auto":  # Ray finds the local cluster itself, and says at once when there is none
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        raise CommandLineError(f"--launcher ray:address={address}: write HOST:PORT (the head's GCS port, 6379 by "
+                               f"default) or ray://HOST:PORT (Ray Client, 10001 by default)")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=10).close()
+    except OSError as exc:
+        raise CommandLineError(f"--launcher ray: nothing answers at {address} ({exc.strerror or exc}); start the "
+                               f"cluster with `ray start --head`, or check the address") from None
 
 
 def _local_addresses() -> set[str]:

@@ -66,7 +66,7 @@ def sweep_folder(sweep_id: str) -> str:
 
 
 def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher, prefix: Sequence[str],
-                 *, fail_fast: bool, out: IO[str], code_dir: str, store_urls: Sequence[str]) -> SweepOutcome:
+                 *, fail_fast: bool, out: IO[str], code_dir: str) -> SweepOutcome:
     """Start each run of ``todo`` as ``prefix + ["with", *tokens]`` through ``launcher``; wait for all
     (unless the launcher queued them and was not asked to wait)."""
     if launcher.remote and prefix[1] == "-m" and prefix[2] != "labrun.sweeps.child":
@@ -77,7 +77,7 @@ def run_launched(plan: SweepPlan, todo: Sequence[PlannedRun], launcher: Launcher
     os.makedirs(folder, exist_ok=True)
     if todo:
         with _engine_errors(launcher):
-            launcher.prepare(SweepSetup(plan.id, code_dir, list(store_urls), folder))
+            launcher.prepare(SweepSetup(plan.id, code_dir, plan.store_urls, folder))
     uids = {run.index: os.urandom(16).hex() for run in todo}
     tasks = [Task(index=run.index, argv=[*prefix, "with", *run.tokens], cwd=os.getcwd(),
                   log=os.path.join(folder, f"{run.index + 1}.log"),
@@ -465,7 +465,7 @@ def sweep_command_line(experiment: Any, cl: Any, argv: Sequence[str]) -> int:
     own = [f"{flag}={value}" if value is not True else flag for flag, value in cl.extra_options.items()]
     prefix = starter_argv(experiment, cl.command, cl.options.to_argv() + own, False, argv[0] if argv else None)
     outcome = run_launched(plan, todo, launcher, prefix, fail_fast=cl.options.fail_fast, out=out,
-                           code_dir=code_folder(experiment), store_urls=store_urls(experiment, cl.options))
+                           code_dir=code_folder(experiment))
     return report(outcome, out)
 
 
@@ -494,7 +494,7 @@ def sweep_from_python(experiment: Any, grid: Mapping[str, Any] | str, *, jobs: i
     else:
         prefix = starter_argv(experiment, command_name, run_options.to_argv(), True)
         outcome = run_launched(plan, todo, create_launcher(launcher, jobs), prefix, fail_fast=fail_fast, out=out,
-                               code_dir=code_folder(experiment), store_urls=store_urls(experiment, run_options))
+                               code_dir=code_folder(experiment))
     report(outcome, out)
     if outcome.interrupted:
         raise KeyboardInterrupt(f"sweep {plan.id} interrupted; run it again to resume")
