@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from typing import Any, Iterable
 
 from labrun._util.redact import looks_secret_file
@@ -22,8 +21,8 @@ DESCRIPTION_FILE = ".labrun-snapshot.json"
 _SKIPPED_FOLDERS = {"__pycache__", "node_modules", ".git", ".hg", ".svn", ".venv", "venv"}
 
 
-def take_snapshot(folder: str, dest: str, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """Copy ``folder``'s code into ``dest`` and describe it; returns ``{"files", "bytes", "origin"}``.
+def take_snapshot(folder: str, dest: str, exclude: Iterable[str] = ()) -> None:
+    """Copy ``folder``'s code into ``dest`` and describe it.
 
     In a git repository the files are those git knows or would add (tracked, and untracked but not
     ignored), so ignored data, stores and virtualenvs stay behind. Elsewhere only source files (the kinds
@@ -38,10 +37,14 @@ def take_snapshot(folder: str, dest: str, exclude: Iterable[str] = ()) -> dict[s
     # dest's parent too: earlier snapshots lie beside it, and a copy must never contain another
     excluded = tuple(os.path.abspath(p) + os.sep for p in [*exclude, os.path.dirname(os.path.abspath(dest))])
     root = git.find_root(folder)
-    names = _git_files(folder) if root is not None else None
+    names = None
+    if root is not None:
+        try:
+            names = git.listed_files(folder)
+        except (OSError, RuntimeError):  # no git binary, or git failed: walk the folder instead
+            pass
     if names is None:
         names = [n for n in _walked_files(folder) if n.lower().endswith(git.SOURCE_SUFFIXES)]
-    copied = size = 0
     for rel in names:
         source = os.path.join(folder, rel)
         if (looks_secret_file(rel) or os.path.basename(rel) == ".gitignore" or source.startswith(excluded)
@@ -50,21 +53,9 @@ def take_snapshot(folder: str, dest: str, exclude: Iterable[str] = ()) -> dict[s
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copy2(source, target)
-        copied += 1
-        size += os.path.getsize(target)
     repositories = [git.repository_state(root)] if root is not None else []
     with open(os.path.join(dest, DESCRIPTION_FILE), "w", encoding="utf-8") as f:
         json.dump({"origin": folder, "taken": iso(utcnow()), "repositories": repositories}, f)
-    return {"files": copied, "bytes": size, "origin": folder}
-
-
-def _git_files(folder: str) -> list[str] | None:
-    try:
-        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=folder,
-                             capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None  # no git binary: walk the folder instead
-    return [name for name in out.decode("utf-8", "surrogateescape").split("\0") if name]
 
 
 def _walked_files(folder: str) -> list[str]:

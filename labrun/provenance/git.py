@@ -67,6 +67,12 @@ def _git(root: str, *args: str, check: bool = True) -> str:
     return _finish_git(_start_git(root, *args), check)
 
 
+def listed_files(folder: str) -> list[str]:
+    """The files under ``folder`` that git tracks or would add (untracked and not ignored), relative to it."""
+    out = _git(folder, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    return [name for name in out.split("\0") if name]
+
+
 def repository_state(root: str, cap: int = DIFF_CAP) -> dict[str, Any]:
     """The state of one repository, Sacred's {url, commit, dirty} plus branch, diff and untracked files."""
     state: dict[str, Any] = {"path": root, "url": None, "commit": None, "branch": None, "dirty": None}

@@ -96,16 +96,10 @@ def snapshot_code(setup: SweepSetup, dest: str) -> None:
     take_snapshot(setup.code_dir, dest, exclude=[*exclude, journal, os.path.dirname(os.path.abspath(setup.folder))])
 
 
-def forwarded_env() -> dict[str, str]:
-    """This shell's ``LABRUN_*`` settings, which each run gets on its worker as it would here (the journal
-    folder only with a shared filesystem: it is a path on this machine)."""
-    return {k: v for k, v in os.environ.items() if k.startswith("LABRUN_")}
-
-
 def remote_task(task: Task, setup: SweepSetup, shared_fs: bool, log: str | None) -> RemoteTask:
-    """``task`` as a worker starts it: its command line without the interpreter (the worker uses its own)."""
-    env = forwarded_env()
-    if not shared_fs:
-        env.pop(JOURNAL_DIR_ENV, None)
-    return RemoteTask(index=task.index, args=task.argv[1:], env=task.env, cwd=task.cwd,
-                      origin=os.path.abspath(setup.code_dir), shared_fs=shared_fs, log=log, forwarded_env=env)
+    """``task`` as a worker starts it: its command line without the interpreter (the worker uses its own),
+    and its environment with this shell's ``LABRUN_*`` settings, so the run gets them on its worker as it
+    would here (the journal folder only with a shared filesystem: it is a path on this machine)."""
+    forwarded = {k: v for k, v in os.environ.items() if k.startswith("LABRUN_") and (shared_fs or k != JOURNAL_DIR_ENV)}
+    return RemoteTask(index=task.index, args=task.argv[1:], env={**forwarded, **task.env}, cwd=task.cwd,
+                      origin=os.path.abspath(setup.code_dir), shared_fs=shared_fs, log=log)

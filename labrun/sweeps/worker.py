@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from labrun._util.env_vars import CODE_SNAPSHOT_ENV, LAUNCHER_ENV
@@ -29,12 +29,11 @@ class RemoteTask:
 
     index: int
     args: list[str]  # the command line without its interpreter: [script, ...] or ["-m", module, ...]
-    env: dict[str, str]
+    env: dict[str, str]  # added to the worker's: the submitting shell's LABRUN_* settings and the run's own
     cwd: str
     origin: str
     shared_fs: bool
     log: str | None = None  # where the worker writes the run's output (a shared folder); None: returned
-    forwarded_env: dict[str, str] = field(default_factory=dict)  # the submitting shell's LABRUN_* settings
 
 
 def relocated(task: RemoteTask, snapshot: str) -> tuple[list[str], str]:
@@ -81,7 +80,7 @@ def run_task(task: RemoteTask, snapshot: str, launcher_meta: dict[str, Any], *, 
     interrupt the sweep asks for through ``interrupts_asked`` (a count, looked at every second), for engines
     that can stop a task only by killing it (Ray)."""
     args, cwd = relocated(task, snapshot)
-    env = {**os.environ, **task.forwarded_env, **task.env, LAUNCHER_ENV: json.dumps(launcher_meta),
+    env = {**os.environ, **task.env, LAUNCHER_ENV: json.dumps(launcher_meta),
            CODE_SNAPSHOT_ENV: os.path.join(snapshot, DESCRIPTION_FILE)}
     if task.log:
         log_path = task.log
@@ -96,8 +95,8 @@ def run_task(task: RemoteTask, snapshot: str, launcher_meta: dict[str, Any], *, 
     while code is None:
         try:
             code = process.wait(timeout=None if interrupts_asked is None else 1.0)
-        except subprocess.TimeoutExpired:
-            asked = interrupts_asked() if interrupts_asked is not None else 0
+        except subprocess.TimeoutExpired:  # only with interrupts_asked: look whether the sweep asks for one
+            asked = interrupts_asked() if interrupts_asked else 0
             if asked > passed_on:
                 passed_on = asked
                 process.send_signal(signal.SIGINT)
