@@ -131,16 +131,17 @@ def test_a_cancelled_task_is_recorded_interrupted_and_resubmitting_resumes_it(sl
 
 
 def test_a_run_warned_of_its_time_limit_records_itself_interrupted(slurm, project, tmp_path):
-    # a 2-minute limit, with submitit's SIGUSR2 100 s before it (Slurm looks at time limits about every 30 s,
-    # so it comes well before the limit's SIGTERM even on a busy machine): the run holds until told to stop
-    code, out = finish(sweep(slurm, project, "--wait", "--launcher", "slurm:shared_fs=true,time=2,signal_delay=100",
+    # A 3-minute limit, with submitit's SIGUSR2 asked for 90 s before it. Slurm may send it up to 60 s early
+    # (sbatch --signal) or about 30 s late (its time-limit checks), so it comes between 30 s after the start
+    # (the run is waiting by then, even on a busy machine) and well before the limit's SIGTERM.
+    code, out = finish(sweep(slurm, project, "--wait", "--launcher", "slurm:shared_fs=true,time=3,signal_delay=90",
                              "with", f"hold='{tmp_path / 'hold'}'"))
     assert code == 1, out
-    assert "run 1: INTERRUPTED (exit status 140)" in out  # 128 + SIGUSR2
+    log = next((tmp_path / "sweeps").glob("*/1.log")).read_text()
+    assert "run 1: INTERRUPTED (exit status 140)" in out, out + log  # 128 + SIGUSR2
     [run] = runs_by_x(project)
     assert run.status == "INTERRUPTED" and "Aborted after" in run.output
-    log = (tmp_path / "sweeps" / run.meta["sweep"]["id"] / "1.log").read_text()
-    assert "Interrupted (SIGUSR2); the run ended as INTERRUPTED and every store recorded it" in log
+    assert "Interrupted (SIGUSR2); the run ended as INTERRUPTED and every store recorded it" in log, log
 
 
 def test_fail_fast_withdraws_the_tasks_still_queued(slurm, project):
